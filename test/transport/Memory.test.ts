@@ -1,0 +1,68 @@
+import { assert, describe, it } from "@effect/vitest"
+import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
+import * as Fiber from "effect/Fiber"
+import * as Stream from "effect/Stream"
+import * as Memory from "../../src/transport/Memory.js"
+import * as Transport from "../../src/transport/Transport.js"
+
+const bytes = (s: string) => new TextEncoder().encode(s)
+const text = (chunks: Transport.ReadResult) =>
+  Transport.isEof(chunks) ? "<eof>" : new TextDecoder().decode(Transport.concat(chunks))
+
+describe("Memory", () => {
+  it.scoped("carries bytes both ways and reads Eof after shutdownWrite", () =>
+    Effect.gen(function*() {
+      const [a, b] = yield* Memory.pair()
+      yield* a.write(bytes("ping"))
+      assert.strictEqual(text(yield* b.read), "ping")
+      yield* b.writeAll([bytes("po"), bytes("ng")])
+      assert.strictEqual(text(yield* a.read), "pong")
+      yield* a.shutdownWrite
+      assert.strictEqual(text(yield* b.read), "<eof>")
+      // Half-closed: the other direction still works.
+      yield* b.write(bytes("after"))
+      assert.strictEqual(text(yield* a.read), "after")
+    }))
+
+  it.scoped("a writer waits while the reader does not read: memory stays at the high-water mark", () =>
+    Effect.gen(function*() {
+      const [a, b] = yield* Memory.pair({ highWaterMark: 1024 })
+      const chunk = new Uint8Array(512)
+      let written = 0
+      const writer = yield* Effect.fork(Effect.forever(Effect.tap(a.write(chunk), () => Effect.sync(() => written++))))
+      yield* Effect.yieldNow({ priority: 1 })
+      yield* Effect.sleep(0)
+      // 512 + 512 fill the mark, the third write is accepted but waits.
+      assert.isAtMost(written, 2)
+      const first = yield* b.read
+      assert.isFalse(Transport.isEof(first))
+      assert.isAtMost(Transport.concat(first as ReadonlyArray<Uint8Array>).length, 1536)
+      yield* Fiber.interrupt(writer)
+    }))
+
+  it.scoped("abort resets the peer: its reads and writes fail with ECONNRESET / EPIPE and closed fails", () =>
+    Effect.gen(function*() {
+      const [a, b] = yield* Memory.pair()
+      yield* a.abort()
+      const read = yield* Effect.flip(b.read)
+      assert.strictEqual(read.code, "ECONNRESET")
+      const closed = yield* Effect.exit(b.closed)
+      assert.isTrue(Exit.isFailure(closed))
+      assert.isTrue(Exit.isSuccess(yield* Effect.exit(a.closed)))
+      assert.strictEqual((yield* Effect.flip(a.write(bytes("x")))).reason, "Closed")
+    }))
+
+  it.scoped("graceful close delivers pending bytes and completes when the peer ends", () =>
+    Effect.gen(function*() {
+      const [a, b] = yield* Memory.pair()
+      yield* a.write(bytes("last words"))
+      const closing = yield* Effect.fork(a.close())
+      const received = yield* Transport.toStream(b).pipe(Stream.decodeText(), Stream.mkString)
+      assert.strictEqual(received, "last words")
+      yield* b.close()
+      yield* Fiber.join(closing)
+      assert.isTrue(Exit.isSuccess(yield* Effect.exit(a.closed)))
+      assert.isTrue(Exit.isSuccess(yield* Effect.exit(b.closed)))
+    }))
+})
