@@ -163,6 +163,7 @@ export class PublishReturned extends Data.TaggedError("PublishReturned")<{
  *
  * - `ChannelsExhausted`: every channel id up to the negotiated `channel_max` is in use.
  * - `InvalidArgument`: an argument cannot be encoded (a short string over 255 bytes, a header over frame_max, …).
+ * - `Blocked`: the connection is blocked by the broker and too many publishes are already waiting.
  * - `MessageTooLarge`: an inbound or outbound body is above `maxMessageSize`.
  * - `ReplyConsumerMissing` / `ReplyConsumerExists`: direct reply-to misuse.
  * - `Protocol`: the broker sent something this client cannot make sense of.
@@ -174,6 +175,7 @@ export class ClientRefused extends Data.TaggedError("ClientRefused")<{
   readonly reason:
     | "ChannelsExhausted"
     | "InvalidArgument"
+    | "Blocked"
     | "MessageTooLarge"
     | "ReplyConsumerMissing"
     | "ReplyConsumerExists"
