@@ -1,0 +1,168 @@
+import * as Effect from "effect/Effect"
+import { FrameType, u32Frame } from "../Frame.js"
+import type { MuxError } from "../MuxError.js"
+
+type Resume<A, E = never> = (effect: Effect.Effect<A, E>) => void
+
+/** A queued DATA frame: its bytes, and whether its stream was reset since (then it is dropped). */
+export interface Entry {
+  readonly chunks: ReadonlyArray<Uint8Array>
+  readonly bytes: number
+  readonly dropped: () => boolean
+}
+
+/**
+ * What the session's writer fiber sends, in three lanes drained in this order:
+ *
+ * 1. control frames (RSTs), pushed without waiting by the reader fiber;
+ * 2. window increments, summed per stream while the writer is behind, so this lane is bounded by the number of
+ *    streams and the reader never waits for it;
+ * 3. DATA frames from stream writers, bounded by `highWaterMark` bytes: a writer's frame is always taken, then
+ *    the writer waits until the queue is back under the mark.
+ *
+ * `finish` appends a last frame (GOAWAY) after everything queued; nothing is accepted after it.
+ */
+export class Outbox {
+  private control: Array<Uint8Array> = []
+  private windows = new Map<number, number>()
+  private data: Array<Entry> = []
+  private dataHead = 0
+  private dataBytes = 0
+  private closedWith: MuxError | undefined
+  private last: Uint8Array | undefined
+  private finished = false
+  private writer: Resume<ReadonlyArray<Uint8Array> | undefined> | undefined
+  private waiters: Array<Resume<void, MuxError>> = []
+
+  constructor(
+    readonly highWaterMark: number,
+    readonly maxControl: number,
+    readonly batchBytes: number
+  ) {}
+
+  get queuedBytes(): number {
+    return this.dataBytes
+  }
+
+  /** Queues a control frame; `false` when the control lane is full (the caller kills the session). */
+  pushControl(frame: Uint8Array): boolean {
+    if (this.closedWith !== undefined) return true
+    if (this.control.length >= this.maxControl) return false
+    this.control.push(frame)
+    this.wakeWriter()
+    return true
+  }
+
+  grant(streamId: number, increment: number): void {
+    if (this.closedWith !== undefined || increment <= 0) return
+    this.windows.set(streamId, (this.windows.get(streamId) ?? 0) + increment)
+    this.wakeWriter()
+  }
+
+  offer(entry: Entry): Effect.Effect<void, MuxError> {
+    return Effect.suspend(() => {
+      if (this.closedWith !== undefined) return Effect.fail(this.closedWith)
+      this.data.push(entry)
+      this.dataBytes += entry.bytes
+      this.wakeWriter()
+      return this.dataBytes > this.highWaterMark ? this.waitBelow : Effect.void
+    })
+  }
+
+  private readonly waitBelow: Effect.Effect<void, MuxError> = Effect.async<void, MuxError>((resume) => {
+    if (this.closedWith !== undefined) return resume(Effect.fail(this.closedWith))
+    if (this.dataBytes <= this.highWaterMark) return resume(Effect.void)
+    this.waiters.push(resume)
+    return Effect.sync(() => {
+      const index = this.waiters.indexOf(resume)
+      if (index >= 0) this.waiters.splice(index, 1)
+    })
+  })
+
+  /** No more offers; `last` (if any) goes out after what is queued, then `take` returns `undefined`. */
+  finish(error: MuxError, last: Uint8Array | undefined): void {
+    if (this.closedWith !== undefined) return
+    this.closedWith = error
+    this.last = last
+    const waiters = this.waiters
+    this.waiters = []
+    for (const waiter of waiters) waiter(Effect.fail(error))
+    this.wakeWriter()
+  }
+
+  /** Drops everything still queued (the transport is gone). */
+  clear(): void {
+    this.control = []
+    this.windows.clear()
+    this.data = []
+    this.dataHead = 0
+    this.dataBytes = 0
+    this.last = undefined
+  }
+
+  /** The writer's next batch of buffers, or `undefined` once finished and drained. */
+  readonly take: Effect.Effect<ReadonlyArray<Uint8Array> | undefined> = Effect.async((resume) => {
+    const batch = this.takeNow()
+    if (batch !== null) return resume(Effect.succeed(batch))
+    this.writer = resume
+    return Effect.sync(() => {
+      if (this.writer === resume) this.writer = undefined
+    })
+  })
+
+  /** `null`: nothing yet. */
+  private takeNow(): ReadonlyArray<Uint8Array> | undefined | null {
+    if (this.finished) return undefined
+    const out: Array<Uint8Array> = []
+    if (this.control.length > 0) {
+      for (const frame of this.control) out.push(frame)
+      this.control = []
+    }
+    if (this.windows.size > 0) {
+      for (const [streamId, increment] of this.windows) {
+        out.push(u32Frame(FrameType.WndInc, streamId, Math.min(increment, 0x7fffffff)))
+      }
+      this.windows.clear()
+    }
+    let budget = this.batchBytes
+    while (this.dataHead < this.data.length && budget > 0) {
+      const entry = this.data[this.dataHead]!
+      this.dataHead++
+      this.dataBytes -= entry.bytes
+      if (entry.dropped()) continue
+      for (const chunk of entry.chunks) out.push(chunk)
+      budget -= entry.bytes
+    }
+    if (this.dataHead === this.data.length) {
+      this.data = []
+      this.dataHead = 0
+    } else if (this.dataHead > 1024) {
+      this.data = this.data.slice(this.dataHead)
+      this.dataHead = 0
+    }
+    if (this.waiters.length > 0 && this.dataBytes <= this.highWaterMark) {
+      const waiters = this.waiters
+      this.waiters = []
+      for (const waiter of waiters) waiter(Effect.void)
+    }
+    if (out.length === 0 && this.closedWith !== undefined && this.dataHead >= this.data.length) {
+      this.finished = true
+      if (this.last !== undefined) {
+        const last = this.last
+        this.last = undefined
+        return [last]
+      }
+      return undefined
+    }
+    return out.length === 0 ? null : out
+  }
+
+  private wakeWriter(): void {
+    const writer = this.writer
+    if (writer === undefined) return
+    const batch = this.takeNow()
+    if (batch === null) return
+    this.writer = undefined
+    writer(Effect.succeed(batch))
+  }
+}

@@ -1,0 +1,482 @@
+import * as Deferred from "effect/Deferred"
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as FiberId from "effect/FiberId"
+import type * as Scope from "effect/Scope"
+import type * as Transport from "../../transport/Transport.js"
+import type { TransportError } from "../../transport/TransportError.js"
+import * as Frame from "../Frame.js"
+import { ErrorCode, MuxError } from "../MuxError.js"
+import { Decoder } from "./decoder.js"
+import { Outbox } from "./outbox.js"
+import { type Host, StreamCore } from "./stream.js"
+
+type Resume<A, E> = (effect: Effect.Effect<A, E>) => void
+
+export type Role = "client" | "server"
+
+export interface ResolvedOptions {
+  readonly role: Role
+  readonly windowSize: number
+  readonly acceptBacklog: number
+  readonly frameCap: number
+  readonly thresholdUpdates: boolean
+  readonly writeTimeout: Duration.Duration
+  readonly closeTimeout: Duration.Duration
+  readonly maxQueuedBytes: number
+  readonly maxControlFrames: number
+}
+
+/** What a Go peer says when its transport reaches EOF; we say the same. */
+const peerEofDebug = "read EOF from remote peer"
+/** How long a reset stream's ID swallows late frames without an RST in return (Go: 5 s). */
+const resetMemoryMillis = 5_000
+
+/** The verdict on a DATA frame, taken when its header arrives (before its payload is read). */
+const enum Verdict {
+  Deliver,
+  New,
+  Ignore,
+  Unknown,
+  Overflow,
+  Refuse,
+  Duplicate,
+  WrongParity
+}
+
+export interface SessionEnd {
+  readonly local: MuxError
+  readonly remote: Frame.GoAway | undefined
+}
+
+/**
+ * The session engine: the stream table, the reader (frames in) and the writer (frames out). The reader handles
+ * every frame synchronously: it never waits on a stream's consumer, on the writer or on the accept queue.
+ */
+export class SessionCore implements Host {
+  readonly streams = new Map<number, StreamCore>()
+  private readonly recentlyReset = new Map<number, number>()
+  private nextId: number
+  private highestRemote = 0
+  private readonly pending: Array<StreamCore> = []
+  private pendingHead = 0
+  private acceptors: Array<Resume<StreamCore, MuxError>> = []
+  private verdict = Verdict.Ignore
+  private verdictStream: StreamCore | undefined
+  dead: MuxError | undefined
+  /** Set when the transport is broken or stuck: close it at once instead of flushing a GOAWAY. */
+  private abortTransport = false
+  remoteGoAway: Frame.GoAway | undefined
+  readonly outbox: Outbox
+  readonly decoder = new Decoder()
+  readonly deadSignal = Deferred.unsafeMake<void>(FiberId.none)
+  readonly ended = Deferred.unsafeMake<SessionEnd>(FiberId.none)
+  readonly windowSize: number
+  readonly frameCap: number
+  readonly thresholdUpdates: boolean
+
+  constructor(readonly transport: Transport.Transport, readonly options: ResolvedOptions) {
+    this.nextId = options.role === "client" ? 1 : 0
+    this.windowSize = options.windowSize
+    this.frameCap = options.frameCap
+    this.thresholdUpdates = options.thresholdUpdates
+    this.outbox = new Outbox(options.maxQueuedBytes, options.maxControlFrames, Math.max(256 * 1024, options.frameCap * 4))
+  }
+
+  // ---- Host ---------------------------------------------------------------------------------------------------
+
+  readonly offer = (entry: Parameters<Outbox["offer"]>[0]) => this.outbox.offer(entry)
+
+  readonly grant = (streamId: number, increment: number): void => this.outbox.grant(streamId, increment)
+
+  readonly sendRst = (streamId: number, code: number): void => {
+    if (!this.outbox.pushControl(Frame.u32Frame(Frame.FrameType.Rst, streamId, code))) {
+      this.terminate(
+        new MuxError({ reason: "InternalError", code: ErrorCode.InternalError, detail: "control queue overflow" }),
+        ErrorCode.InternalError,
+        "control queue overflow"
+      )
+    }
+  }
+
+  readonly detach = (stream: StreamCore, reset: boolean): void => {
+    if (this.streams.get(stream.id) === stream) this.streams.delete(stream.id)
+    if (reset) this.rememberReset(stream.id)
+  }
+
+  // ---- opening and accepting ----------------------------------------------------------------------------------
+
+  open(): Effect.Effect<StreamCore, MuxError> {
+    return Effect.suspend(() => {
+      if (this.dead !== undefined) return Effect.fail(this.dead)
+      if (this.remoteGoAway !== undefined) return Effect.fail(this.goneAwayError(this.remoteGoAway))
+      const id = this.nextId + 2
+      if (id > Frame.MaxStreamId) {
+        return Effect.fail(
+          new MuxError({ reason: "StreamsExhausted", code: ErrorCode.StreamsExhausted, detail: "no stream id left" })
+        )
+      }
+      this.nextId = id
+      const stream = new StreamCore(id, true, this)
+      this.streams.set(id, stream)
+      return Effect.succeed(stream)
+    })
+  }
+
+  readonly accept: Effect.Effect<StreamCore, MuxError> = Effect.async<StreamCore, MuxError>((resume) => {
+    if (this.pendingHead < this.pending.length) return resume(Effect.succeed(this.shiftPending()))
+    if (this.dead !== undefined) return resume(Effect.fail(this.dead))
+    this.acceptors.push(resume)
+    return Effect.sync(() => {
+      const index = this.acceptors.indexOf(resume)
+      if (index >= 0) this.acceptors.splice(index, 1)
+    })
+  })
+
+  get pendingAccepts(): number {
+    return this.pending.length - this.pendingHead
+  }
+
+  private shiftPending(): StreamCore {
+    const stream = this.pending[this.pendingHead]!
+    this.pendingHead++
+    if (this.pendingHead === this.pending.length) {
+      this.pending.length = 0
+      this.pendingHead = 0
+    }
+    return stream
+  }
+
+  /** Bytes held in stream receive buffers (bounded by the window per stream). */
+  get bufferedBytes(): number {
+    let total = 0
+    for (const stream of this.streams.values()) total += stream.buffered
+    return total
+  }
+
+  // ---- the reader ---------------------------------------------------------------------------------------------
+
+  private isRemoteParity(id: number): boolean {
+    return (id & 1) === (this.options.role === "client" ? 0 : 1)
+  }
+
+  /** Decides a DATA frame's fate from its header, so skipped payloads are never buffered. */
+  private readonly filter = (streamId: number, flags: number, length: number): boolean => {
+    this.verdictStream = undefined
+    if (this.dead !== undefined) {
+      this.verdict = Verdict.Ignore
+      return false
+    }
+    const stream = this.streams.get(streamId)
+    if ((flags & Frame.Flag.Syn) !== 0) {
+      if (!this.isRemoteParity(streamId)) {
+        this.verdict = Verdict.WrongParity
+        return false
+      }
+      if (stream !== undefined) {
+        this.verdict = Verdict.Duplicate
+        return false
+      }
+      if (streamId > this.highestRemote) this.highestRemote = streamId
+      if (this.pendingAccepts >= this.options.acceptBacklog) {
+        this.verdict = Verdict.Refuse
+        return false
+      }
+      if (length > this.windowSize) {
+        this.verdict = Verdict.Overflow
+        return false
+      }
+      this.verdict = Verdict.New
+      return true
+    }
+    if (stream === undefined) {
+      // Go ignores an empty FIN for a stream it does not know, and RSTs anything else.
+      this.verdict = (length === 0 && (flags & Frame.Flag.Fin) !== 0) || this.wasReset(streamId)
+        ? Verdict.Ignore
+        : Verdict.Unknown
+      return false
+    }
+    this.verdictStream = stream
+    if (stream.finReceived) {
+      this.verdict = length === 0 ? Verdict.Ignore : Verdict.Unknown
+      return false
+    }
+    if (stream.buffered + length > this.windowSize) {
+      this.verdict = Verdict.Overflow
+      return false
+    }
+    this.verdict = Verdict.Deliver
+    return true
+  }
+
+  /** Feeds one transport read to the decoder and handles every complete frame. */
+  private handleChunks(chunks: ReadonlyArray<Uint8Array>): void {
+    for (const chunk of chunks) this.decoder.push(chunk)
+    for (;;) {
+      const frame = this.decoder.next(this.filter)
+      if (frame === undefined) return
+      if (frame instanceof MuxError) {
+        if (this.dead === undefined) this.terminate(frame, frame.code, frame.detail ?? frame.reason)
+        return
+      }
+      if (this.dead === undefined) this.handleFrame(frame)
+    }
+  }
+
+  private handleFrame(frame: Frame.Frame): void {
+    switch (frame._tag) {
+      case "Data":
+        return this.handleData(frame)
+      case "WndInc": {
+        this.streams.get(frame.streamId)?.addWindow(frame.increment)
+        return
+      }
+      case "Rst": {
+        const stream = this.streams.get(frame.streamId)
+        if (stream === undefined) return
+        const reason = frame.code === ErrorCode.StreamRefused
+          ? "StreamRefused"
+          : frame.code === ErrorCode.AcceptQueueFull
+          ? "AcceptQueueFull"
+          : frame.code === ErrorCode.FlowControlError
+          ? "FlowControl"
+          : "StreamReset"
+        stream.fail(new MuxError({ reason, code: frame.code, streamId: frame.streamId, remote: true }), true)
+        this.detach(stream, false)
+        stream.attached = false
+        return
+      }
+      case "GoAway": {
+        const debug = frame.debug.slice()
+        const goAway: Frame.GoAway = { ...frame, debug }
+        this.remoteGoAway = goAway
+        const error = this.goneAwayError(goAway)
+        for (const stream of [...this.streams.values()]) {
+          if (stream.local && stream.id > goAway.lastStreamId) {
+            stream.fail(error, true)
+            this.detach(stream, false)
+            stream.attached = false
+          }
+        }
+        return
+      }
+      case "Unknown":
+        return
+    }
+  }
+
+  private handleData(frame: Frame.Data): void {
+    switch (this.verdict) {
+      case Verdict.Deliver: {
+        const stream = this.verdictStream!
+        if (stream.attached) stream.deliver(frame.payload, frame.fin)
+        else if (frame.payload.length > 0 && !this.wasReset(frame.streamId)) this.sendRst(frame.streamId, ErrorCode.StreamClosed)
+        return
+      }
+      case Verdict.New: {
+        const stream = new StreamCore(frame.streamId, false, this)
+        this.streams.set(frame.streamId, stream)
+        stream.deliver(frame.payload, frame.fin)
+        const acceptor = this.acceptors.shift()
+        if (acceptor !== undefined) acceptor(Effect.succeed(stream))
+        else this.pending.push(stream)
+        return
+      }
+      case Verdict.Ignore:
+        return
+      case Verdict.Unknown:
+        return this.sendRst(frame.streamId, ErrorCode.StreamClosed)
+      case Verdict.Overflow: {
+        this.sendRst(frame.streamId, ErrorCode.FlowControlError)
+        const stream = this.verdictStream
+        if (stream !== undefined) {
+          stream.fail(
+            new MuxError({
+              reason: "FlowControl",
+              code: ErrorCode.FlowControlError,
+              streamId: frame.streamId,
+              detail: "peer overran the receive window"
+            }),
+            true
+          )
+          stream.attached = false
+        }
+        this.streams.delete(frame.streamId)
+        this.rememberReset(frame.streamId)
+        return
+      }
+      case Verdict.Refuse:
+        this.rememberReset(frame.streamId)
+        return this.sendRst(frame.streamId, ErrorCode.AcceptQueueFull)
+      case Verdict.Duplicate:
+        return this.terminate(
+          new MuxError({ reason: "ProtocolError", code: ErrorCode.ProtocolError, streamId: frame.streamId, detail: "duplicate SYN" }),
+          ErrorCode.ProtocolError,
+          `duplicate SYN for stream 0x${frame.streamId.toString(16)}`
+        )
+      case Verdict.WrongParity: {
+        const debug = `initiated stream id has wrong parity for remote endpoint: 0x${frame.streamId.toString(16)}`
+        return this.terminate(
+          new MuxError({ reason: "ProtocolError", code: ErrorCode.ProtocolError, streamId: frame.streamId, detail: debug }),
+          ErrorCode.ProtocolError,
+          debug
+        )
+      }
+    }
+  }
+
+  private rememberReset(streamId: number): void {
+    const now = Date.now()
+    if (this.recentlyReset.size >= 4096) {
+      for (const [id, at] of this.recentlyReset) {
+        if (now - at > resetMemoryMillis || this.recentlyReset.size >= 4096) this.recentlyReset.delete(id)
+        else break
+      }
+    }
+    this.recentlyReset.set(streamId, now)
+  }
+
+  private wasReset(streamId: number): boolean {
+    const at = this.recentlyReset.get(streamId)
+    if (at === undefined) return false
+    if (Date.now() - at <= resetMemoryMillis) return true
+    this.recentlyReset.delete(streamId)
+    return false
+  }
+
+  readonly readLoop: Effect.Effect<void> = Effect.suspend(() => {
+    const loop: Effect.Effect<void> = Effect.matchEffect(this.transport.read, {
+      onFailure: (error: TransportError) => Effect.sync(() => this.lost(error)),
+      onSuccess: (result) => {
+        if (typeof result === "symbol") return Effect.sync(() => this.peerEof())
+        this.handleChunks(result)
+        return loop
+      }
+    })
+    return loop
+  })
+
+  private peerEof(): void {
+    if (this.dead !== undefined) return
+    const truncated = this.decoder.midFrame ? " (mid-frame)" : ""
+    this.terminate(
+      new MuxError({ reason: "ConnectionLost", code: ErrorCode.PeerEOF, detail: `${peerEofDebug}${truncated}` }),
+      ErrorCode.PeerEOF,
+      peerEofDebug
+    )
+  }
+
+  private lost(error: TransportError): void {
+    if (this.dead !== undefined) return
+    this.abortTransport = true
+    this.terminate(
+      new MuxError({ reason: "ConnectionLost", code: ErrorCode.ErrorUnknown, detail: error.message, cause: error }),
+      undefined,
+      undefined
+    )
+  }
+
+  // ---- the writer ---------------------------------------------------------------------------------------------
+
+  readonly writeLoop: Effect.Effect<void> = Effect.suspend(() => {
+    const loop: Effect.Effect<void> = Effect.flatMap(this.outbox.take, (batch) => {
+      if (batch === undefined) return Effect.void
+      return this.transport.writeAll(batch).pipe(
+        Effect.timeoutFail({
+          duration: this.options.writeTimeout,
+          onTimeout: () =>
+            new MuxError({ reason: "WriteTimeout", code: ErrorCode.WriteTimeout, detail: "transport write timed out" })
+        }),
+        Effect.matchEffect({
+          onFailure: (error) =>
+            Effect.sync(() => {
+              const muxError = error._tag === "MuxError"
+                ? error
+                : new MuxError({ reason: "ConnectionLost", code: ErrorCode.ErrorUnknown, detail: error.message, cause: error })
+              this.abortTransport = true
+              this.terminate(muxError, undefined, undefined)
+              this.outbox.clear()
+            }),
+          onSuccess: () => loop
+        })
+      )
+    })
+    return loop
+  })
+
+  // ---- the end ------------------------------------------------------------------------------------------------
+
+  /** The GOAWAY `last` field: the highest remote stream seen, or Go's initial values (server 1, client 0). */
+  get lastRemoteId(): number {
+    return this.highestRemote !== 0 ? this.highestRemote : this.options.role === "server" ? 1 : 0
+  }
+
+  /**
+   * Ends the session: every stream and acceptor fails with `error`; a GOAWAY with `code` and `debug` (if given)
+   * goes out after what is queued; then the closer fiber closes the transport.
+   */
+  terminate(error: MuxError, code: number | undefined, debug: string | undefined): void {
+    if (this.dead !== undefined) return
+    this.dead = error
+    const last = code === undefined ? undefined : Frame.unsafeEncode(Frame.goAway(this.lastRemoteId, code, debug ?? ""))
+    this.outbox.finish(error, last)
+    for (const stream of this.streams.values()) {
+      stream.fail(error, false)
+      stream.attached = false
+    }
+    this.streams.clear()
+    const acceptors = this.acceptors
+    this.acceptors = []
+    for (const acceptor of acceptors) acceptor(Effect.fail(error))
+    // Streams nobody accepted are closed with the session.
+    for (let i = this.pendingHead; i < this.pending.length; i++) this.pending[i]!.fail(error, false)
+    this.pending.length = 0
+    this.pendingHead = 0
+    Deferred.unsafeDone(this.deadSignal, Effect.void)
+  }
+
+  /** Waits for the end, flushes the GOAWAY (bounded), closes the transport and publishes the outcome. */
+  readonly closer = (writer: Effect.Effect<void>): Effect.Effect<void> =>
+    Effect.gen(this, function*() {
+      yield* Deferred.await(this.deadSignal)
+      if (!this.abortTransport) {
+        yield* Effect.timeout(writer, this.options.closeTimeout).pipe(Effect.ignore)
+        yield* this.transport.close({ timeout: this.options.closeTimeout })
+      } else {
+        yield* this.transport.abort(this.dead)
+      }
+      yield* Deferred.succeed(this.ended, { local: this.dead!, remote: this.remoteGoAway })
+    })
+
+  goneAwayError(goAway: Frame.GoAway): MuxError {
+    return new MuxError({
+      reason: "RemoteGoneAway",
+      code: goAway.code,
+      remote: true,
+      lastStreamId: goAway.lastStreamId,
+      debug: Frame.debugText(goAway)
+    })
+  }
+}
+
+/** Runs a session engine in the current scope: reader, writer, closer; the scope's end closes the session. */
+export const run = (core: SessionCore): Effect.Effect<void, never, Scope.Scope> =>
+  Effect.gen(function*() {
+    const writer = yield* Effect.forkScoped(core.writeLoop)
+    yield* Effect.forkScoped(core.readLoop)
+    const closer = yield* Effect.forkScoped(core.closer(Effect.asVoid(writer.await)))
+    yield* Effect.addFinalizer(() =>
+      Effect.gen(function*() {
+        core.terminate(
+          new MuxError({ reason: "SessionClosed", code: ErrorCode.SessionClosed, detail: "session closed" }),
+          ErrorCode.NoError,
+          "no error"
+        )
+        // The closer is bounded by closeTimeout twice; this bound covers a transport that hangs anyway.
+        yield* closer.await.pipe(
+          Effect.timeout(Duration.sum(core.options.closeTimeout, core.options.closeTimeout)),
+          Effect.ignore
+        )
+      })
+    )
+  })

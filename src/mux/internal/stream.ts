@@ -1,0 +1,297 @@
+import * as Effect from "effect/Effect"
+import { Flag, FrameType, HeaderSize, writeHeader } from "../Frame.js"
+import { ErrorCode, MuxError } from "../MuxError.js"
+import type { Entry } from "./outbox.js"
+
+type Resume<A, E> = (effect: Effect.Effect<A, E>) => void
+
+/** The end of a stream's inbound bytes (the peer sent FIN). */
+export const StreamEof: unique symbol = Symbol.for("effect-wire/mux/Stream/Eof")
+export type StreamEof = typeof StreamEof
+
+/** What a stream needs from its session. */
+export interface Host {
+  readonly windowSize: number
+  readonly frameCap: number
+  readonly thresholdUpdates: boolean
+  /** The session's error once it has ended. */
+  readonly dead: MuxError | undefined
+  readonly offer: (entry: Entry) => Effect.Effect<void, MuxError>
+  readonly grant: (streamId: number, increment: number) => void
+  readonly sendRst: (streamId: number, code: number) => void
+  /** Removes the stream from the table (and remembers a reset ID for a while). */
+  readonly detach: (stream: StreamCore, reset: boolean) => void
+}
+
+/** Payloads up to this size are copied next to their header: one buffer per frame is cheaper than two. */
+const copyBelow = 16 * 1024
+
+/**
+ * The state of one stream, shared by the session's reader fiber (which only ever calls the synchronous
+ * `deliver*` / `fail*` methods) and the application fibers (`read`, `write`, `closeWrite`, `close`, `reset`).
+ */
+export class StreamCore {
+  // inbound
+  private chunks: Array<Uint8Array> = []
+  private head = 0
+  buffered = 0
+  finReceived = false
+  private readError: MuxError | undefined
+  private reader: Resume<void, never> | undefined
+  private unacked = 0
+  // outbound
+  sendWindow: number
+  synSent: boolean
+  finSent = false
+  private writeError: MuxError | undefined
+  private writerWait: Resume<void, never> | undefined
+  private readonly lock = Effect.unsafeMakeSemaphore(1)
+  // lifecycle
+  attached = true
+  isReset = false
+  readClosed = false
+
+  constructor(
+    readonly id: number,
+    readonly local: boolean,
+    private readonly host: Host
+  ) {
+    this.sendWindow = host.windowSize
+    this.synSent = !local
+  }
+
+  /** Whether the writer should drop this stream's queued frames. */
+  readonly dropped = (): boolean => this.isReset
+
+  // ---- reader-fiber side ------------------------------------------------------------------------------------
+
+  deliver(payload: Uint8Array, fin: boolean): void {
+    if (payload.length > 0 && !this.readClosed) {
+      this.chunks.push(payload)
+      this.buffered += payload.length
+    }
+    if (fin) this.finReceived = true
+    this.wakeReader()
+    if (fin) this.maybeDetach()
+  }
+
+  addWindow(increment: number): void {
+    this.sendWindow += increment
+    this.wakeWriter()
+  }
+
+  /** The stream ends with `error`: buffered data stays readable, then reads fail; writes fail at once. */
+  fail(error: MuxError, reset: boolean): void {
+    if (reset) this.isReset = true
+    if (this.readError === undefined) this.readError = error
+    if (this.writeError === undefined) this.writeError = error
+    this.wakeReader()
+    this.wakeWriter()
+  }
+
+  // ---- application side -------------------------------------------------------------------------------------
+
+  /** Up to `max` buffered bytes (at least one), `StreamEof`, or the stream's error. */
+  read(max: number): Effect.Effect<ReadonlyArray<Uint8Array> | StreamEof, MuxError> {
+    return Effect.suspend(() => {
+      const ready = this.takeNow(max)
+      if (ready !== undefined) return ready
+      return Effect.flatMap(this.waitReadable, () => this.takeNow(max) ?? Effect.dieMessage("mux stream: spurious wake-up"))
+    })
+  }
+
+  private readonly waitReadable: Effect.Effect<void> = Effect.async<void>((resume) => {
+    if (this.buffered > 0 || this.finReceived || this.readError !== undefined || this.readClosed) {
+      return resume(Effect.void)
+    }
+    if (this.reader !== undefined) return resume(Effect.dieMessage("mux stream: concurrent reads"))
+    this.reader = resume
+    return Effect.sync(() => {
+      if (this.reader === resume) this.reader = undefined
+    })
+  })
+
+  private takeNow(max: number): Effect.Effect<ReadonlyArray<Uint8Array> | StreamEof, MuxError> | undefined {
+    if (this.readClosed) return Effect.fail(this.closedError("read side closed"))
+    if (this.buffered > 0) {
+      const out: Array<Uint8Array> = []
+      let taken = 0
+      while (this.head < this.chunks.length && taken < max) {
+        const chunk = this.chunks[this.head]!
+        if (taken + chunk.length <= max) {
+          out.push(chunk)
+          taken += chunk.length
+          this.head++
+        } else {
+          const n = max - taken
+          out.push(chunk.subarray(0, n))
+          this.chunks[this.head] = chunk.subarray(n)
+          taken += n
+        }
+      }
+      if (this.head === this.chunks.length) {
+        this.chunks = []
+        this.head = 0
+      } else if (this.head > 64) {
+        this.chunks = this.chunks.slice(this.head)
+        this.head = 0
+      }
+      this.buffered -= taken
+      this.consumed(taken)
+      return Effect.succeed(out)
+    }
+    if (this.finReceived) return Effect.succeed(StreamEof)
+    if (this.readError !== undefined) return Effect.fail(this.readError)
+    return undefined
+  }
+
+  /** Returns credit to the peer as the application consumes: per read (as Go does) or once half the window is. */
+  private consumed(n: number): void {
+    if (this.isReset || this.host.dead !== undefined) return
+    if (!this.host.thresholdUpdates) return this.host.grant(this.id, n)
+    this.unacked += n
+    if (this.unacked >= this.host.windowSize / 2) {
+      this.host.grant(this.id, this.unacked)
+      this.unacked = 0
+    }
+  }
+
+  write(bytes: Uint8Array): Effect.Effect<void, MuxError> {
+    if (bytes.length === 0) return Effect.void
+    return this.lock.withPermits(1)(Effect.suspend(() => this.writeFrom(bytes, 0)))
+  }
+
+  private writeFrom(bytes: Uint8Array, offset: number): Effect.Effect<void, MuxError> {
+    const error = this.writeBlocked()
+    if (error !== undefined) return Effect.fail(error)
+    if (this.sendWindow <= 0) return Effect.flatMap(this.waitWindow, () => this.writeFrom(bytes, offset))
+    const n = Math.min(this.sendWindow, this.host.frameCap, bytes.length - offset)
+    this.sendWindow -= n
+    const entry = this.dataFrame(bytes.subarray(offset, offset + n), false)
+    const next = offset + n
+    return next === bytes.length
+      ? this.host.offer(entry)
+      : Effect.flatMap(this.host.offer(entry), () => this.writeFrom(bytes, next))
+  }
+
+  private writeBlocked(): MuxError | undefined {
+    if (this.writeError !== undefined) return this.writeError
+    if (this.finSent) return this.closedError("write side closed")
+    return this.host.dead
+  }
+
+  private readonly waitWindow: Effect.Effect<void> = Effect.async<void>((resume) => {
+    if (this.sendWindow > 0 || this.writeBlocked() !== undefined) return resume(Effect.void)
+    this.writerWait = resume
+    return Effect.sync(() => {
+      if (this.writerWait === resume) this.writerWait = undefined
+    })
+  })
+
+  /** Sends an empty SYN now, so the peer sees the stream before we write anything. */
+  readonly openEagerly: Effect.Effect<void, MuxError> = this.lock.withPermits(1)(Effect.suspend(() => {
+    if (this.synSent) return Effect.void
+    const error = this.writeBlocked()
+    return error !== undefined ? Effect.fail(error) : this.host.offer(this.dataFrame(new Uint8Array(0), false))
+  }))
+
+  /** Half-close: an empty DATA+FIN, after an empty SYN of its own if the stream never went on the wire. */
+  readonly closeWrite: Effect.Effect<void, MuxError> = this.lock.withPermits(1)(Effect.suspend(() => {
+    if (this.finSent) return Effect.void
+    const error = this.writeError ?? this.host.dead
+    if (error !== undefined) return Effect.fail(error)
+    return this.sendFin
+  }))
+
+  private get sendFin(): Effect.Effect<void, MuxError> {
+    const syn = this.synSent ? undefined : this.dataFrame(new Uint8Array(0), false)
+    const fin = this.dataFrame(new Uint8Array(0), true)
+    this.finSent = true
+    const send = syn === undefined ? this.host.offer(fin) : Effect.zipRight(this.host.offer(syn), this.host.offer(fin))
+    return Effect.ensuring(send, Effect.sync(() => this.maybeDetach()))
+  }
+
+  /**
+   * Full close, as Go's `Close()`: FIN if the stream is on the wire and has not sent one, drop the read side,
+   * leave the session's table (later DATA from the peer draws RST 4). A stream never sent stays invisible.
+   */
+  readonly close: Effect.Effect<void> = Effect.suspend(() => {
+    if (this.readClosed && (this.finSent || this.isReset)) return Effect.void
+    this.readClosed = true
+    this.chunks = []
+    this.head = 0
+    this.buffered = 0
+    this.wakeReader()
+    const needsFin = this.synSent && !this.finSent && !this.isReset && this.host.dead === undefined &&
+      this.writeError === undefined
+    if (!needsFin) {
+      this.finSent = true
+      this.detach(false)
+      return Effect.void
+    }
+    // A writer waiting for window gives up, so the FIN does not wait behind it for ever.
+    this.writeError = this.closedError("stream closed")
+    this.wakeWriter()
+    return this.lock.withPermits(1)(Effect.suspend(() => this.sendFin)).pipe(
+      Effect.ignore,
+      Effect.ensuring(Effect.sync(() => this.detach(false)))
+    )
+  })
+
+  /** Resets the stream with `code`: an RST goes out (if the peer knows the stream) and both directions fail. */
+  reset(code: number): Effect.Effect<void> {
+    return Effect.sync(() => {
+      if (this.isReset || !this.attached) return
+      if (this.synSent && this.host.dead === undefined) this.host.sendRst(this.id, code)
+      const error = new MuxError({ reason: "StreamReset", code, streamId: this.id, remote: false })
+      this.chunks = []
+      this.head = 0
+      this.buffered = 0
+      this.fail(error, true)
+      this.detach(true)
+    })
+  }
+
+  private dataFrame(payload: Uint8Array, fin: boolean): Entry {
+    const flags = (this.synSent ? 0 : Flag.Syn) | (fin ? Flag.Fin : 0)
+    this.synSent = true
+    const length = payload.length
+    if (length <= copyBelow) {
+      const frame = new Uint8Array(HeaderSize + length)
+      writeHeader(frame, 0, length, FrameType.Data, flags, this.id)
+      frame.set(payload, HeaderSize)
+      return { chunks: [frame], bytes: frame.length, dropped: this.dropped }
+    }
+    const header = new Uint8Array(HeaderSize)
+    writeHeader(header, 0, length, FrameType.Data, flags, this.id)
+    return { chunks: [header, payload], bytes: HeaderSize + length, dropped: this.dropped }
+  }
+
+  private maybeDetach(): void {
+    if ((this.finReceived || this.readClosed) && this.finSent) this.detach(false)
+  }
+
+  private detach(reset: boolean): void {
+    if (!this.attached) return
+    this.attached = false
+    this.host.detach(this, reset)
+  }
+
+  private closedError(detail: string): MuxError {
+    return new MuxError({ reason: "StreamClosed", code: ErrorCode.StreamClosed, streamId: this.id, detail })
+  }
+
+  private wakeReader(): void {
+    const reader = this.reader
+    if (reader === undefined) return
+    this.reader = undefined
+    reader(Effect.void)
+  }
+
+  private wakeWriter(): void {
+    const writer = this.writerWait
+    if (writer === undefined) return
+    this.writerWait = undefined
+    writer(Effect.void)
+  }
+}
