@@ -1,0 +1,373 @@
+/**
+ * ZeroMQ sockets with libzmq's semantics over ZMTP 3.1: DEALER, ROUTER, REQ, REP, PUB, SUB, XPUB, XSUB, PUSH,
+ * PULL and PAIR.
+ *
+ * A socket is a scoped resource. It binds and connects to any number of endpoints at once (`tcp://host:port`,
+ * `ipc://path`, and `memory://name` for in-process use); connect endpoints reconnect with a `Schedule`. Messages
+ * are arrays of frames; `send` waits or drops at the high-water mark as the socket type prescribes, `receive`
+ * pulls one message, `messages` streams them.
+ *
+ * @example
+ * ```ts
+ * import * as Effect from "effect/Effect"
+ * import { Socket } from "effect-wire/zmtp"
+ *
+ * const program = Effect.gen(function*() {
+ *   const router = yield* Socket.make({ type: "ROUTER" })
+ *   yield* router.bind("memory://jobs")
+ *   const dealer = yield* Socket.make({ type: "DEALER", identity: "worker-1" })
+ *   yield* dealer.connect("memory://jobs")
+ *   yield* dealer.send([Socket.frame("hello")])
+ *   const [id, body] = yield* router.receive // id = "worker-1"
+ *   yield* router.send([id!, Socket.frame("world")])
+ * }).pipe(Effect.scoped)
+ * ```
+ *
+ * @since 0.1.0
+ */
+import * as Cause from "effect/Cause"
+import * as Deferred from "effect/Deferred"
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
+import * as FiberSet from "effect/FiberSet"
+import * as Option from "effect/Option"
+import * as PubSub from "effect/PubSub"
+import * as Schedule from "effect/Schedule"
+import * as Scope from "effect/Scope"
+import * as Stream from "effect/Stream"
+import type { Transport } from "../transport/Transport.js"
+import type { Message } from "./Frame.js"
+import * as Behaviour from "./internal/behaviour.js"
+import * as Connection from "./internal/connection.js"
+import * as Endpoint from "./internal/endpoint.js"
+import { Peer } from "./internal/peer.js"
+import { Inbox, Pipe, Signal } from "./internal/pipe.js"
+import type { Mechanism } from "./Mechanism.js"
+import * as Null from "./Null.js"
+import { ZmtpError } from "./ZmtpError.js"
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export type SocketType = "PAIR" | "PUB" | "SUB" | "REQ" | "REP" | "DEALER" | "ROUTER" | "PULL" | "PUSH" | "XPUB" | "XSUB"
+
+/**
+ * Heartbeats (ZMTP 3.1 PING/PONG): a PING every `interval`; the connection is dropped after `timeout` without any
+ * traffic; `ttl` asks the peer to drop it after that long without traffic from us.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface HeartbeatOptions {
+  readonly interval: Duration.DurationInput
+  /** Default: `interval`. */
+  readonly timeout?: Duration.DurationInput | undefined
+  /** Default: none (0). Sent in deciseconds, at most 6553.5 s. */
+  readonly ttl?: Duration.DurationInput | undefined
+}
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export interface Options {
+  readonly type: SocketType
+  /** The `Identity` sent to ROUTER peers (1..255 bytes, not starting with a zero byte). */
+  readonly identity?: Uint8Array | string | undefined
+  /** Default: NULL. */
+  readonly mechanism?: Mechanism | undefined
+  /** Messages queued per peer before `send` waits or drops (per the socket type). Default: 1000. */
+  readonly sendHighWaterMark?: number | undefined
+  /** Messages queued for `receive` across peers before connections stop being read. Default: 1000. */
+  readonly receiveHighWaterMark?: number | undefined
+  /** Largest inbound message in bytes; a peer that sends more is disconnected. Default: unlimited. */
+  readonly maxMessageSize?: number | undefined
+  /** Deadline for greeting and handshake. Default: 30 seconds. */
+  readonly handshakeTimeout?: Duration.DurationInput | undefined
+  /**
+   * Delays between reconnection attempts of `connect` endpoints; reset after each successful handshake; when it
+   * ends, the endpoint gives up. Default: 100 ms doubling up to 10 s.
+   */
+  readonly reconnect?: Schedule.Schedule<unknown, ZmtpError> | undefined
+  readonly heartbeat?: HeartbeatOptions | undefined
+  /** ROUTER: fail sends to unknown peers with `HostUnreachable` and wait at a full pipe instead of dropping. */
+  readonly routerMandatory?: boolean | undefined
+  /** ROUTER: a new connection with an identity in use takes it over and the old one is closed. */
+  readonly routerHandover?: boolean | undefined
+  /** How long closing the socket waits for queued messages to be written. Default: 1 second. */
+  readonly linger?: Duration.DurationInput | undefined
+}
+
+/**
+ * What happens to a socket's connections.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type SocketEvent =
+  | { readonly _tag: "Listening"; readonly endpoint: string }
+  | {
+    readonly _tag: "Connected"
+    readonly endpoint: string
+    readonly peerAddress: string
+    readonly peerSocketType: string
+    /** The routing id a ROUTER gave the peer. */
+    readonly routingId: Uint8Array | undefined
+    readonly userId: string | undefined
+  }
+  | { readonly _tag: "Disconnected"; readonly endpoint: string; readonly error: ZmtpError }
+  | { readonly _tag: "HandshakeFailed"; readonly endpoint: string; readonly error: ZmtpError }
+  | { readonly _tag: "ConnectFailed"; readonly endpoint: string; readonly error: ZmtpError }
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export interface Socket {
+  readonly type: SocketType
+  /** Listens on an endpoint; returns it with the port chosen by the system for `tcp://host:0`. */
+  readonly bind: (endpoint: string) => Effect.Effect<string, ZmtpError>
+  /** Connects to an endpoint, now and again after every disconnection (see `reconnect`). Returns at once. */
+  readonly connect: (endpoint: string) => Effect.Effect<void, ZmtpError>
+  /** Serves a transport opened elsewhere as one connection of this socket, without reconnection. */
+  readonly attach: (transport: Transport, endpoint?: string) => Effect.Effect<void>
+  /** Sends one message; waits or drops at the high-water mark as the socket type prescribes. */
+  readonly send: (message: Message) => Effect.Effect<void, ZmtpError>
+  /** The next message. */
+  readonly receive: Effect.Effect<Message, ZmtpError>
+  /** Messages as they arrive; ends when the socket closes. */
+  readonly messages: Stream.Stream<Message, ZmtpError>
+  /** Subscribes now; events from this point on are in the stream. */
+  readonly events: Effect.Effect<Stream.Stream<SocketEvent>, never, Scope.Scope>
+  /** SUB / XSUB: adds a prefix subscription (counted: subscribe twice, unsubscribe twice). */
+  readonly subscribe: (topic: Uint8Array | string) => Effect.Effect<void, ZmtpError>
+  readonly unsubscribe: (topic: Uint8Array | string) => Effect.Effect<void, ZmtpError>
+  /** Peers with a finished handshake. */
+  readonly connectedPeers: Effect.Effect<number>
+}
+
+const encoder = new TextEncoder()
+
+/**
+ * A frame from text (UTF-8) or bytes.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const frame = (value: string | Uint8Array): Uint8Array => typeof value === "string" ? encoder.encode(value) : value
+
+/**
+ * The default reconnection schedule: 100 ms, doubling, at most 10 s apart.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const defaultReconnect: Schedule.Schedule<unknown, ZmtpError> = Schedule.exponential(Duration.millis(100)).pipe(
+  Schedule.union(Schedule.spaced(Duration.seconds(10)))
+)
+
+/**
+ * Opens a socket; closing the scope waits up to `linger` for queued messages, then closes every connection and
+ * listener.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const make = (options: Options): Effect.Effect<Socket, ZmtpError, Scope.Scope> =>
+  Effect.gen(function*() {
+    const type = options.type
+    const identity = options.identity === undefined ? undefined : frame(options.identity)
+    if (identity !== undefined && (identity.length === 0 || identity.length > 255 || identity[0] === 0)) {
+      return yield* new ZmtpError({ reason: "InvalidState", detail: "identity must be 1..255 bytes, not starting with 0" })
+    }
+    const sendHwm = Math.max(1, options.sendHighWaterMark ?? 1000)
+    const config: Connection.ConnectionConfig = {
+      socketType: type,
+      identity,
+      mechanism: options.mechanism ?? Null.mechanism,
+      maxMessageSize: options.maxMessageSize ?? Number.POSITIVE_INFINITY,
+      handshakeTimeout: Duration.decode(options.handshakeTimeout ?? Duration.seconds(30)),
+      heartbeat: options.heartbeat === undefined ? undefined : {
+        interval: Duration.decode(options.heartbeat.interval),
+        timeout: Duration.decode(options.heartbeat.timeout ?? options.heartbeat.interval),
+        ttl: Duration.decode(options.heartbeat.ttl ?? Duration.zero)
+      },
+      compatible: Behaviour.compatible[type] ?? [],
+      endpoint: ""
+    }
+    const events = yield* PubSub.sliding<SocketEvent>(1024)
+    const emit = (event: SocketEvent) => PubSub.publish(events, event)
+    const signal = new Signal()
+    const peers = new Set<Peer>()
+    let closing = false
+    const closedError = () => new ZmtpError({ reason: "Closed", detail: "socket is closed" })
+    const core: Behaviour.Core = {
+      type,
+      inbox: new Inbox(Math.max(1, options.receiveHighWaterMark ?? 1000)),
+      signal,
+      peers,
+      routerMandatory: options.routerMandatory === true,
+      routerHandover: options.routerHandover === true,
+      closed: closedError
+    }
+    const behaviour = Behaviour.make(core)
+    let peerIds = 0
+    const newPeer = (endpoint: string, persistent: boolean) =>
+      new Peer(peerIds++, endpoint, new Pipe(sendHwm, () => signal.notify()), persistent)
+
+    const scope = yield* Effect.scope
+    const fibers = yield* FiberSet.make()
+    const runFork = yield* FiberSet.runtime(fibers)()
+
+    /** Handshake, attach, run until the connection ends, detach. Fails with why it ended. */
+    const serve = (
+      transport: Transport,
+      peer: Peer,
+      endpoint: string,
+      onConnected: () => void
+    ): Effect.Effect<void, ZmtpError> =>
+      Effect.gen(function*() {
+        const connectionConfig = { ...config, endpoint }
+        const connection = yield* Connection.handshake(transport, connectionConfig).pipe(
+          Effect.tapError((error) => emit({ _tag: "HandshakeFailed", endpoint, error }))
+        )
+        peer.connection = connection
+        const kicked = yield* Deferred.make<never, ZmtpError>()
+        peer.kick = () => Deferred.unsafeDone(kicked, Exit.fail(new ZmtpError({ reason: "Closed", endpoint, detail: "handed over to a new connection" })))
+        if (!behaviour.attach(peer)) {
+          peer.connection = undefined
+          const error = new ZmtpError({ reason: "InvalidState", endpoint, detail: `${type} accepts no more peers` })
+          yield* emit({ _tag: "HandshakeFailed", endpoint, error })
+          return yield* error
+        }
+        peers.add(peer)
+        onConnected()
+        yield* emit({
+          _tag: "Connected",
+          endpoint,
+          peerAddress: connection.peerAddress,
+          peerSocketType: connection.peerSocketType,
+          routingId: peer.routingId,
+          userId: connection.userId
+        })
+        const exit = yield* Effect.exit(Effect.raceFirst(
+          Connection.run(connection, connectionConfig, {
+            pipe: peer.pipe,
+            deliver: (message) => behaviour.deliver(peer, message),
+            awaitRoom: core.inbox.awaitRoom,
+            onSubscription: (subscribe, topic) => behaviour.onSubscription(peer, subscribe, topic)
+          }),
+          Deferred.await(kicked)
+        )).pipe(Effect.onInterrupt(() => Effect.sync(() => {
+          peers.delete(peer)
+          peer.connection = undefined
+          behaviour.detach(peer)
+        })))
+        peers.delete(peer)
+        peer.connection = undefined
+        peer.kick = undefined
+        behaviour.detach(peer)
+        const error = Exit.isFailure(exit) ? Option.getOrElse(Cause.failureOption(exit.cause), closedError) : closedError()
+        yield* emit({ _tag: "Disconnected", endpoint, error })
+        // The peer closed: finish gracefully so our last writes still reach it. Anything else: abort.
+        if (error.reason === "Closed") yield* transport.close({ timeout: Duration.seconds(1) })
+        return yield* error
+      }).pipe(Effect.ensuring(transport.abort()))
+
+    const accept = (endpoint: string) => (transport: Transport) => {
+      if (closing) {
+        runFork(transport.abort())
+        return
+      }
+      runFork(Effect.ignore(serve(transport, newPeer(endpoint, false), endpoint, () => {})))
+    }
+
+    const bind = (endpoint: string): Effect.Effect<string, ZmtpError> =>
+      Effect.gen(function*() {
+        const parsed = yield* Endpoint.parse(endpoint)
+        const bound = yield* Scope.extend(Endpoint.listen(parsed, accept), scope)
+        yield* emit({ _tag: "Listening", endpoint: bound })
+        return bound
+      })
+
+    const reconnect = options.reconnect ?? defaultReconnect
+    const connect = (endpoint: string): Effect.Effect<void, ZmtpError> =>
+      Effect.gen(function*() {
+        const parsed = yield* Endpoint.parse(endpoint)
+        const name = Endpoint.format(parsed)
+        const peer = newPeer(name, true)
+        Behaviour.preattach(behaviour, peer)
+        const loop = Effect.gen(function*() {
+          const driver = yield* Schedule.driver(reconnect)
+          while (!closing) {
+            let connected = false
+            const exit = yield* Effect.exit(Effect.scoped(
+              Effect.flatMap(
+                Effect.tapError(Endpoint.open(parsed), (error) => emit({ _tag: "ConnectFailed", endpoint: name, error })),
+                (transport) => serve(transport, peer, name, () => {
+                  connected = true
+                })
+              )
+            ))
+            if (closing) return
+            if (connected) yield* driver.reset
+            const error = Exit.isFailure(exit)
+              ? Option.getOrElse(Cause.failureOption(exit.cause), closedError)
+              : closedError()
+            const next = yield* Effect.option(driver.next(error))
+            if (Option.isNone(next)) return
+          }
+        })
+        runFork(loop)
+      })
+
+    const attach = (transport: Transport, endpoint = "attached") =>
+      Effect.sync(() => accept(endpoint)(transport))
+
+    const toTopic = (topic: Uint8Array | string) => frame(topic)
+
+    yield* Effect.addFinalizer(() =>
+      Effect.gen(function*() {
+        closing = true
+        const linger = Duration.decode(options.linger ?? Duration.seconds(1))
+        const live = Array.from(peers).filter((peer) => peer.connection !== undefined)
+        if (Duration.toMillis(linger) > 0) {
+          yield* Effect.forEach(live, (peer) => peer.pipe.awaitIdle, { concurrency: "unbounded", discard: true }).pipe(
+            Effect.timeout(linger),
+            Effect.ignore
+          )
+        }
+        yield* Effect.forEach(
+          live,
+          (peer) => peer.connection === undefined ? Effect.void : peer.connection.transport.close({ timeout: linger }),
+          { concurrency: "unbounded", discard: true }
+        )
+        core.inbox.close()
+      })
+    )
+
+    const receive = behaviour.receive
+    const socket: Socket = {
+      type,
+      bind,
+      connect,
+      attach,
+      send: (message) =>
+        closing
+          ? Effect.fail(closedError())
+          : message.length === 0
+          ? Effect.fail(new ZmtpError({ reason: "InvalidState", detail: "a message has at least one frame" }))
+          : behaviour.send(message),
+      receive,
+      messages: Stream.repeatEffectOption(Effect.mapError(receive, Option.some)).pipe(
+        Stream.catchAll((error) => error.reason === "Closed" ? Stream.empty : Stream.fail(error))
+      ),
+      events: Effect.map(PubSub.subscribe(events), (queue) => Stream.fromQueue(queue)),
+      subscribe: (topic) => behaviour.subscribe(toTopic(topic), true),
+      unsubscribe: (topic) => behaviour.subscribe(toTopic(topic), false),
+      connectedPeers: Effect.sync(() => peers.size)
+    }
+    return socket
+  })

@@ -1,0 +1,410 @@
+import * as Effect from "effect/Effect"
+import * as Command from "../Command.js"
+import type { Message } from "../Frame.js"
+import { ZmtpError } from "../ZmtpError.js"
+import type { Peer } from "./peer.js"
+import { keyOf, Subscriptions } from "./peer.js"
+import type { Inbox, Signal } from "./pipe.js"
+
+/** An inbound message with the peer it came from. */
+export interface Inbound {
+  readonly peer: Peer
+  readonly message: Message
+}
+
+/** What every behaviour shares with the socket. */
+export interface Core {
+  readonly type: string
+  readonly inbox: Inbox<Inbound>
+  /** Notified when a pipe gains room or peers come and go. */
+  readonly signal: Signal
+  readonly peers: Set<Peer>
+  readonly routerMandatory: boolean
+  readonly routerHandover: boolean
+  readonly closed: () => ZmtpError
+}
+
+/** The part of a socket that differs by type: routing out, queueing in, peer bookkeeping. */
+export interface Behaviour {
+  /** A peer finished its handshake; false refuses the connection. */
+  readonly attach: (peer: Peer) => boolean
+  readonly detach: (peer: Peer) => void
+  readonly send: (message: Message) => Effect.Effect<void, ZmtpError>
+  readonly receive: Effect.Effect<Message, ZmtpError>
+  /** A whole message from a peer; false when the inbox is full (the connection's reader waits). */
+  readonly deliver: (peer: Peer, message: Message) => boolean
+  readonly onSubscription: (peer: Peer, subscribe: boolean, topic: Uint8Array) => void
+  readonly subscribe: (topic: Uint8Array, subscribe: boolean) => Effect.Effect<void, ZmtpError>
+}
+
+/** Which peer types each socket type may talk to (RFC 37). */
+export const compatible: Readonly<Record<string, ReadonlyArray<string>>> = {
+  REQ: ["REP", "ROUTER"],
+  REP: ["REQ", "DEALER"],
+  DEALER: ["REP", "DEALER", "ROUTER"],
+  ROUTER: ["REQ", "DEALER", "ROUTER"],
+  PUB: ["SUB", "XSUB"],
+  XPUB: ["SUB", "XSUB"],
+  SUB: ["PUB", "XPUB"],
+  XSUB: ["PUB", "XPUB"],
+  PUSH: ["PULL"],
+  PULL: ["PUSH"],
+  PAIR: ["PAIR"]
+}
+
+const invalidState = (detail: string) => Effect.fail(new ZmtpError({ reason: "InvalidState", detail }))
+
+const notSupported = (core: Core, what: string) => invalidState(`${core.type} sockets cannot ${what}`)
+
+const receiveAny = (core: Core): Effect.Effect<Message, ZmtpError> =>
+  Effect.map(core.inbox.take(core.closed), (item) => item.message)
+
+const deliverToInbox = (core: Core) => (peer: Peer, message: Message) => core.inbox.offer({ peer, message })
+
+/** Round-robin over peers whose pipe has room, one whole message at a time; waits while all are full. */
+class LoadBalancer {
+  readonly active: Array<Peer> = []
+  private next = 0
+
+  constructor(private readonly core: Core) {}
+
+  add(peer: Peer) {
+    if (!this.active.includes(peer)) this.active.push(peer)
+    this.core.signal.notify()
+  }
+
+  remove(peer: Peer) {
+    const index = this.active.indexOf(peer)
+    if (index < 0) return
+    this.active.splice(index, 1)
+    if (this.next > index) this.next--
+  }
+
+  tryOffer(message: Message): Peer | undefined {
+    const n = this.active.length
+    for (let i = 0; i < n; i++) {
+      const index = (this.next + i) % n
+      const peer = this.active[index]!
+      if (peer.pipe.offer(message)) {
+        this.next = (index + 1) % n
+        return peer
+      }
+    }
+    return undefined
+  }
+
+  send(message: Message): Effect.Effect<Peer, ZmtpError> {
+    return Effect.suspend(() => {
+      const peer = this.tryOffer(message)
+      if (peer !== undefined) return Effect.succeed(peer)
+      return Effect.flatMap(
+        this.core.signal.waitUntil(() => this.active.some((p) => !p.pipe.isFull)),
+        () => this.send(message)
+      )
+    })
+  }
+}
+
+/** Registers connect-side peers in the load balancer as soon as they exist (libzmq's default, not `IMMEDIATE`). */
+export const preattach = (behaviour: Behaviour, peer: Peer): void => {
+  const lb = (behaviour as { readonly lb?: LoadBalancer }).lb
+  if (lb !== undefined) lb.add(peer)
+}
+
+const withBalancer = <B extends Behaviour>(behaviour: B, lb: LoadBalancer): B => Object.assign(behaviour, { lb })
+
+/** DEALER, PUSH, PULL, PAIR: round-robin out (waiting while every pipe is full), fair-queued in. */
+const balanced = (
+  core: Core,
+  options: { readonly sends: boolean; readonly receives: boolean; readonly maxPeers: number }
+): Behaviour => {
+  const lb = new LoadBalancer(core)
+  const attached = new Set<Peer>()
+  const { maxPeers, receives } = options
+  return withBalancer({
+    attach: (peer) => {
+      if (attached.size >= maxPeers && !attached.has(peer)) return false
+      attached.add(peer)
+      lb.add(peer)
+      return true
+    },
+    detach: (peer) => {
+      attached.delete(peer)
+      if (!peer.persistent) lb.remove(peer)
+    },
+    send: options.sends ? (message) => Effect.asVoid(lb.send(message)) : () => notSupported(core, "send"),
+    receive: receives ? receiveAny(core) : notSupported(core, "receive"),
+    deliver: receives ? deliverToInbox(core) : () => true,
+    onSubscription: () => {},
+    subscribe: () => notSupported(core, "subscribe")
+  }, lb)
+}
+
+/** ROUTER: routing ids in front of every message, addressed sends, drop or `HostUnreachable` when unknown. */
+const router = (core: Core): Behaviour => {
+  const routes = new Map<string, Peer>()
+  // libzmq: 00 + uint32 BE, from a random start per socket.
+  let nextId = (Math.random() * 0x100000000) >>> 0
+  const autoId = () => {
+    const id = new Uint8Array(5)
+    const n = nextId
+    nextId = (nextId + 1) >>> 0
+    id[1] = n >>> 24
+    id[2] = (n >>> 16) & 0xff
+    id[3] = (n >>> 8) & 0xff
+    id[4] = n & 0xff
+    return id
+  }
+  const unreachable = (routingId: Uint8Array) =>
+    new ZmtpError({ reason: "HostUnreachable", routingId, detail: "no peer with this routing id" })
+  const sendTo = (peer: Peer, routingId: Uint8Array, payload: Message): Effect.Effect<void, ZmtpError> =>
+    Effect.suspend(() => {
+      if (routes.get(keyOf(routingId)) !== peer) {
+        return core.routerMandatory ? Effect.fail(unreachable(routingId)) : Effect.void
+      }
+      if (peer.pipe.offer(payload)) return Effect.void
+      if (!core.routerMandatory) return Effect.void
+      return Effect.flatMap(
+        core.signal.waitUntil(() => !peer.pipe.isFull || routes.get(keyOf(routingId)) !== peer),
+        () => sendTo(peer, routingId, payload)
+      )
+    })
+  return {
+    attach: (peer) => {
+      const identity = peer.connection?.peerIdentity
+      if (identity === undefined) {
+        peer.routingId = autoId()
+      } else {
+        const key = keyOf(identity)
+        const existing = routes.get(key)
+        if (existing !== undefined && existing !== peer) {
+          if (!core.routerHandover) {
+            // libzmq keeps the newcomer anonymous: connected, its messages dropped.
+            peer.routingId = undefined
+            return true
+          }
+          routes.delete(key)
+          existing.routingId = undefined
+          existing.kick?.()
+        }
+        peer.routingId = identity
+      }
+      routes.set(keyOf(peer.routingId), peer)
+      core.signal.notify()
+      return true
+    },
+    detach: (peer) => {
+      if (peer.routingId !== undefined) {
+        const key = keyOf(peer.routingId)
+        if (routes.get(key) === peer) routes.delete(key)
+      }
+      peer.routingId = undefined
+      peer.pipe.clear()
+      core.signal.notify()
+    },
+    send: (message) =>
+      Effect.suspend(() => {
+        if (message.length < 2) return Effect.void
+        const routingId = message[0]!
+        const peer = routes.get(keyOf(routingId))
+        if (peer === undefined) return core.routerMandatory ? Effect.fail(unreachable(routingId)) : Effect.void
+        return sendTo(peer, routingId, message.slice(1))
+      }),
+    receive: receiveAny(core),
+    deliver: (peer, message) =>
+      peer.routingId === undefined ? true : core.inbox.offer({ peer, message: [peer.routingId, ...message] }),
+    onSubscription: () => {},
+    subscribe: () => notSupported(core, "subscribe")
+  }
+}
+
+const emptyFrame = new Uint8Array(0)
+
+/** REQ: an empty delimiter in front, strict send/receive alternation, replies only from the peer asked. */
+const req = (core: Core): Behaviour => {
+  const base = balanced(core, { sends: true, receives: true, maxPeers: Infinity })
+  const lb = (base as unknown as { readonly lb: LoadBalancer }).lb
+  let awaiting: Peer | undefined = undefined
+  const receive: Effect.Effect<Message, ZmtpError> = Effect.suspend(() => {
+    if (awaiting === undefined) return invalidState("REQ must send a request before receiving")
+    return Effect.flatMap(core.inbox.take(core.closed), (item): Effect.Effect<Message, ZmtpError> => {
+      const message = item.message
+      if (item.peer !== awaiting || message.length < 2 || message[0]!.length !== 0) return receive
+      awaiting = undefined
+      return Effect.succeed(message.slice(1))
+    })
+  })
+  return withBalancer({
+    ...base,
+    send: (message) =>
+      Effect.suspend(() => {
+        if (awaiting !== undefined) return invalidState("REQ must receive the reply before sending again")
+        return Effect.map(lb.send([emptyFrame, ...message]), (peer) => {
+          awaiting = peer
+        })
+      }),
+    receive
+  }, lb)
+}
+
+/** REP: fair-queued requests; the reply goes back with the request's envelope to the peer it came from. */
+const rep = (core: Core): Behaviour => {
+  let pending: { readonly peer: Peer; readonly envelope: Message } | undefined = undefined
+  const receive: Effect.Effect<Message, ZmtpError> = Effect.suspend(() => {
+    if (pending !== undefined) return invalidState("REP must send the reply before receiving again")
+    return Effect.flatMap(core.inbox.take(core.closed), (item): Effect.Effect<Message, ZmtpError> => {
+      const message = item.message
+      const delimiter = message.findIndex((frame) => frame.length === 0)
+      if (delimiter < 0) return receive
+      pending = { peer: item.peer, envelope: message.slice(0, delimiter + 1) }
+      return Effect.succeed(message.slice(delimiter + 1))
+    })
+  })
+  return {
+    attach: () => true,
+    detach: (peer) => peer.pipe.clear(),
+    send: (message) =>
+      Effect.suspend(() => {
+        if (pending === undefined) return invalidState("REP must receive a request before replying")
+        const { envelope, peer } = pending
+        pending = undefined
+        // The requester may be gone; like libzmq, the reply is then dropped.
+        if (peer.isConnected) peer.pipe.offer([...envelope, ...message])
+        return Effect.void
+      }),
+    receive,
+    deliver: deliverToInbox(core),
+    onSubscription: () => {},
+    subscribe: () => notSupported(core, "subscribe")
+  }
+}
+
+/** PUB / XPUB: fan out to the peers whose subscriptions match frame 0, dropping at a full pipe. */
+const publisher = (core: Core, verbose: boolean): Behaviour => {
+  const subscribers = new Set<Peer>()
+  const onSubscription = (peer: Peer, subscribe: boolean, topic: Uint8Array) => {
+    if (subscribe) peer.subscriptions.add(topic)
+    else peer.subscriptions.remove(topic)
+    if (verbose) {
+      const message = new Uint8Array(topic.length + 1)
+      message[0] = subscribe ? 1 : 0
+      message.set(topic, 1)
+      core.inbox.offer({ peer, message: [message] })
+    }
+  }
+  return {
+    attach: (peer) => {
+      subscribers.add(peer)
+      return true
+    },
+    detach: (peer) => {
+      subscribers.delete(peer)
+      for (const prefix of peer.subscriptions.prefixes()) {
+        while (!peer.subscriptions.remove(prefix)) { /* drop every count */ }
+        if (verbose) onSubscriptionLost(core, peer, prefix)
+      }
+      peer.pipe.clear()
+    },
+    send: (message) =>
+      Effect.sync(() => {
+        const topic = message[0]
+        for (const peer of subscribers) if (peer.subscriptions.matches(topic)) peer.pipe.offer(message)
+      }),
+    receive: verbose ? receiveAny(core) : notSupported(core, "receive"),
+    deliver: (peer, message) => {
+      // ZMTP 3.0 subscriptions: a single frame starting with 01 (subscribe) or 00 (cancel).
+      const frame = message[0]!
+      if (message.length === 1 && frame.length > 0 && frame[0]! <= 1) {
+        onSubscription(peer, frame[0] === 1, frame.subarray(1))
+      }
+      return true
+    },
+    onSubscription,
+    subscribe: () => notSupported(core, "subscribe")
+  }
+}
+
+const onSubscriptionLost = (core: Core, peer: Peer, prefix: Uint8Array) => {
+  const message = new Uint8Array(prefix.length + 1)
+  message.set(prefix, 1)
+  core.inbox.offer({ peer, message: [message] })
+}
+
+/** Sends a subscription change to one peer in the form its ZMTP version understands. */
+const sendSubscription = (peer: Peer, subscribe: boolean, topic: Uint8Array) => {
+  const minor = peer.connection?.minor ?? 1
+  if (minor >= 1) {
+    peer.pipe.offerControl({
+      command: true,
+      body: Command.encode(subscribe ? Command.subscribe(topic) : Command.cancel(topic))
+    })
+  } else {
+    const body = new Uint8Array(topic.length + 1)
+    body[0] = subscribe ? 1 : 0
+    body.set(topic, 1)
+    peer.pipe.offerControl({ command: false, body })
+  }
+}
+
+/** SUB / XSUB: subscriptions sent to every publisher (and resent on reconnect), fair-queued in. */
+const subscriber = (core: Core, raw: boolean): Behaviour => {
+  const local = new Subscriptions()
+  const publishers = new Set<Peer>()
+  const change = (topic: Uint8Array, subscribe: boolean) => {
+    const changed = subscribe ? local.add(topic) : local.remove(topic)
+    if (changed) for (const peer of publishers) sendSubscription(peer, subscribe, topic)
+  }
+  return {
+    attach: (peer) => {
+      publishers.add(peer)
+      for (const prefix of local.prefixes()) sendSubscription(peer, true, prefix)
+      return true
+    },
+    detach: (peer) => {
+      publishers.delete(peer)
+      peer.pipe.clear()
+    },
+    send: (message) =>
+      Effect.suspend(() => {
+        if (!raw) return notSupported(core, "send")
+        const frame = message[0]
+        if (message.length === 1 && frame !== undefined && frame.length > 0 && frame[0]! <= 1) {
+          change(frame.slice(1), frame[0] === 1)
+        } else {
+          for (const peer of publishers) peer.pipe.offer(message)
+        }
+        return Effect.void
+      }),
+    receive: receiveAny(core),
+    deliver: (peer, message) => raw || local.matches(message[0]) ? core.inbox.offer({ peer, message }) : true,
+    onSubscription: () => {},
+    subscribe: (topic, subscribe) => Effect.sync(() => change(topic, subscribe))
+  }
+}
+
+export const make = (core: Core): Behaviour => {
+  switch (core.type) {
+    case "DEALER":
+      return balanced(core, { sends: true, receives: true, maxPeers: Infinity })
+    case "ROUTER":
+      return router(core)
+    case "REQ":
+      return req(core)
+    case "REP":
+      return rep(core)
+    case "PUB":
+      return publisher(core, false)
+    case "XPUB":
+      return publisher(core, true)
+    case "SUB":
+      return subscriber(core, false)
+    case "XSUB":
+      return subscriber(core, true)
+    case "PUSH":
+      return balanced(core, { sends: true, receives: false, maxPeers: Infinity })
+    case "PULL":
+      return balanced(core, { sends: false, receives: true, maxPeers: Infinity })
+    default:
+      return balanced(core, { sends: true, receives: true, maxPeers: 1 })
+  }
+}

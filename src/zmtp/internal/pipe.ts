@@ -1,0 +1,254 @@
+import * as Effect from "effect/Effect"
+import type { Message } from "../Frame.js"
+
+type Resume = (effect: Effect.Effect<void>) => void
+
+/**
+ * Wakes fibers waiting for a condition on shared socket state (a pipe has room, a peer attached, …).
+ * Waiters re-check their condition when registering, so a notification between check and wait is never lost.
+ */
+export class Signal {
+  private waiters: Array<{ readonly ready: () => boolean; readonly resume: Resume }> = []
+
+  waitUntil(ready: () => boolean): Effect.Effect<void> {
+    return Effect.async<void>((resume) => {
+      if (ready()) return resume(Effect.void)
+      const waiter = { ready, resume }
+      this.waiters.push(waiter)
+      return Effect.sync(() => {
+        const index = this.waiters.indexOf(waiter)
+        if (index >= 0) this.waiters.splice(index, 1)
+      })
+    })
+  }
+
+  notify(): void {
+    if (this.waiters.length === 0) return
+    const waiters = this.waiters
+    this.waiters = []
+    for (const waiter of waiters) {
+      if (waiter.ready()) waiter.resume(Effect.void)
+      else this.waiters.push(waiter)
+    }
+  }
+}
+
+/** A FIFO with O(1) shift that compacts as it drains. */
+class Fifo<A> {
+  private items: Array<A> = []
+  private head = 0
+
+  get length(): number {
+    return this.items.length - this.head
+  }
+
+  push(item: A): void {
+    this.items.push(item)
+  }
+
+  shift(): A | undefined {
+    if (this.head >= this.items.length) return undefined
+    const item = this.items[this.head]!
+    this.items[this.head++] = undefined as unknown as A
+    if (this.head > 1024 && this.head * 2 > this.items.length) {
+      this.items = this.items.slice(this.head)
+      this.head = 0
+    }
+    return item
+  }
+
+  drain(max: number): Array<A> {
+    const count = Math.min(max, this.length)
+    const out = this.items.slice(this.head, this.head + count)
+    this.head += count
+    if (this.head === this.items.length) {
+      this.items = []
+      this.head = 0
+    }
+    return out
+  }
+
+  clear(): void {
+    this.items = []
+    this.head = 0
+  }
+}
+
+/** Frames the writer sends ahead of messages: commands, or single-frame ZMTP 3.0 subscription messages. */
+export interface ControlFrame {
+  readonly command: boolean
+  readonly body: Uint8Array
+}
+
+/** A batch for one connection's writer: control frames first, then messages. */
+export interface Batch {
+  readonly control: ReadonlyArray<ControlFrame>
+  readonly messages: ReadonlyArray<Message>
+}
+
+/**
+ * The outbound queue towards one peer, bounded by the send high-water mark (in messages). Control commands
+ * (PONG, PING, subscriptions) bypass the mark: the protocol bounds them. One writer drains it at a time.
+ */
+export class Pipe {
+  private readonly messages = new Fifo<Message>()
+  private control: Array<ControlFrame> = []
+  private reader: Resume | undefined
+  private idleWaiters: Array<Resume> = []
+
+  constructor(
+    readonly capacity: number,
+    /** Called when the pipe goes from full to having room. */
+    private readonly onRoom: () => void
+  ) {}
+
+  get size(): number {
+    return this.messages.length
+  }
+
+  get isFull(): boolean {
+    return this.messages.length >= this.capacity
+  }
+
+  /** Queues a message unless the pipe is full. */
+  offer(message: Message): boolean {
+    if (this.messages.length >= this.capacity) return false
+    this.messages.push(message)
+    this.wake()
+    return true
+  }
+
+  offerControl(frame: ControlFrame): void {
+    this.control.push(frame)
+    this.wake()
+  }
+
+  /** Drops everything queued (the peer is gone for good). */
+  clear(): void {
+    const wasFull = this.isFull
+    this.messages.clear()
+    this.control = []
+    if (wasFull) this.onRoom()
+  }
+
+  /** Whether the writer has written everything it took and waits for more. */
+  get isIdle(): boolean {
+    return this.reader !== undefined && this.control.length === 0 && this.messages.length === 0
+  }
+
+  /** Completes once everything queued has been written (the writer is back waiting on an empty pipe). */
+  readonly awaitIdle: Effect.Effect<void> = Effect.async<void>((resume) => {
+    if (this.isIdle) return resume(Effect.void)
+    this.idleWaiters.push(resume)
+    return Effect.sync(() => {
+      const index = this.idleWaiters.indexOf(resume)
+      if (index >= 0) this.idleWaiters.splice(index, 1)
+    })
+  })
+
+  /** Waits for anything to send and takes up to `max` messages. */
+  take(max: number): Effect.Effect<Batch> {
+    return Effect.async<Batch>((resume) => {
+      if (this.control.length > 0 || this.messages.length > 0) return resume(Effect.succeed(this.takeNow(max)))
+      this.reader = () => resume(Effect.succeed(this.takeNow(max)))
+      if (this.idleWaiters.length > 0) {
+        const waiters = this.idleWaiters
+        this.idleWaiters = []
+        for (const waiter of waiters) waiter(Effect.void)
+      }
+      return Effect.sync(() => {
+        this.reader = undefined
+      })
+    })
+  }
+
+  private takeNow(max: number): Batch {
+    const wasFull = this.isFull
+    const control = this.control
+    if (control.length > 0) this.control = []
+    const messages = this.messages.drain(max)
+    if (wasFull && !this.isFull) this.onRoom()
+    return { control, messages }
+  }
+
+  private wake() {
+    const reader = this.reader
+    if (reader !== undefined) {
+      this.reader = undefined
+      reader(Effect.void)
+    }
+  }
+}
+
+/**
+ * The inbound queue of a socket: many connection readers push, the application takes. Bounded by the receive
+ * high-water mark (in messages); a reader that finds it full waits, which stops reading that connection.
+ */
+export class Inbox<A> {
+  private readonly items = new Fifo<A>()
+  private takers: Array<Resume> = []
+  private readonly room = new Signal()
+  private closedWith: unknown = undefined
+  private closed = false
+
+  constructor(readonly capacity: number) {}
+
+  get size(): number {
+    return this.items.length
+  }
+
+  get isFull(): boolean {
+    return this.items.length >= this.capacity
+  }
+
+  offer(item: A): boolean {
+    if (this.closed || this.items.length >= this.capacity) return false
+    this.items.push(item)
+    if (this.takers.length > 0) this.takers.shift()!(Effect.void)
+    return true
+  }
+
+  /** Waits until there is room (or the inbox is closed). */
+  readonly awaitRoom: Effect.Effect<void> = Effect.suspend(() =>
+    this.room.waitUntil(() => this.closed || this.items.length < this.capacity)
+  )
+
+  poll(): A | undefined {
+    const item = this.items.shift()
+    if (item !== undefined) this.room.notify()
+    return item
+  }
+
+  /** Waits for the next item; fails with the close reason once closed and drained. */
+  take<E>(closedError: () => E): Effect.Effect<A, E> {
+    return Effect.suspend(() => {
+      const item = this.poll()
+      if (item !== undefined) return Effect.succeed(item)
+      if (this.closed) return Effect.fail(closedError())
+      return Effect.flatMap(this.awaitItem, () => this.take(closedError))
+    })
+  }
+
+  private readonly awaitItem: Effect.Effect<void> = Effect.async<void>((resume) => {
+    if (this.items.length > 0 || this.closed) return resume(Effect.void)
+    this.takers.push(resume)
+    return Effect.sync(() => {
+      const index = this.takers.indexOf(resume)
+      if (index >= 0) this.takers.splice(index, 1)
+    })
+  })
+
+  close(reason?: unknown): void {
+    if (this.closed) return
+    this.closed = true
+    this.closedWith = reason
+    const takers = this.takers
+    this.takers = []
+    for (const taker of takers) taker(Effect.void)
+    this.room.notify()
+  }
+
+  get closeReason(): unknown {
+    return this.closedWith
+  }
+}
