@@ -128,7 +128,18 @@ setup_npm() {
     log "npm: node_modules matches package-lock.json"
     return 0
   fi
-  (cd "$ROOT" && npm ci --no-audit --no-fund)
+  mkdir -p "$PEERS"
+  if (cd "$ROOT" && npm ci --no-audit --no-fund) >"$PEERS/npm-ci.log" 2>&1; then
+    tail -n 3 "$PEERS/npm-ci.log"
+  else
+    # `npm ci` refuses a lockfile that lacks optional packages for other platforms, which npm leaves out when
+    # the registry cannot serve them at the locked version. `npm install` installs the same locked versions
+    # and skips those; the check below makes sure nothing drifted from the lockfile.
+    log "npm: npm ci refused the lockfile: $(grep -m 3 'npm error' "$PEERS/npm-ci.log" | tr '\n' ' ')"
+    log "npm: installing the lockfile's versions with npm install --no-save"
+    (cd "$ROOT" && npm install --no-audit --no-fund --no-save)
+  fi
+  npm_current || { echo "node_modules does not match package-lock.json after installing" >&2; return 1; }
 }
 
 steps=("$@")
