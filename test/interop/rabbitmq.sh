@@ -2,6 +2,7 @@
 # The RabbitMQ broker the AMQP interop suites run against: Debian's rabbitmq-server, one node per machine,
 # listening on loopback only, started without systemd (containers have no init).
 #
+#   test/interop/rabbitmq.sh config     write the config only (before installing the package)
 #   test/interop/rabbitmq.sh start      write the config, start the node if it is not running, wait, configure
 #   test/interop/rabbitmq.sh stop       stop the node
 #   test/interop/rabbitmq.sh status     exit 0 when the node is up and its app is running
@@ -30,7 +31,9 @@ die() { echo "rabbitmq.sh: $*" >&2; exit 1; }
 ctl() { timeout 60 rabbitmqctl --node "$NODE" "$@"; }
 
 write_config() {
-  install -d -o rabbitmq -g rabbitmq "$ETC"
+  # Also run before the package is installed (so that a postinst that starts the service uses it): the
+  # rabbitmq user may not exist yet, and root-owned, world-readable files serve as well.
+  mkdir -p "$ETC"
   # Read by rabbitmq-server and rabbitmqctl alike: node name, loopback epmd and a loopback CLI dist listener.
   cat >"$ETC/rabbitmq-env.conf" <<'EOF'
 # Written by effect-wire test/interop/rabbitmq.sh: a loopback-only test broker.
@@ -50,7 +53,7 @@ loopback_users.guest = true
 log.console = false
 log.file.level = info
 EOF
-  chown rabbitmq:rabbitmq "$ETC/rabbitmq-env.conf" "$ETC/rabbitmq.conf"
+  if id rabbitmq >/dev/null 2>&1; then chown rabbitmq:rabbitmq "$ETC" "$ETC/rabbitmq-env.conf" "$ETC/rabbitmq.conf"; fi
 }
 
 node_pid() {
@@ -63,6 +66,14 @@ node_pid() {
 port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$PORT") 2>/dev/null; }
 
 is_up() { ctl -q status >/dev/null 2>&1 && port_open; }
+
+# True when every listener of the running node is on loopback (a node started before our config was written,
+# e.g. by a package postinst, listens on all interfaces).
+loopback_only() {
+  local listeners
+  listeners=$(timeout 60 rabbitmq-diagnostics --node "$NODE" -q listeners) || return 1
+  ! grep "Interface:" <<<"$listeners" | grep -qv "Interface: 127\.0\.0\.1,"
+}
 
 start_epmd() {
   # Started first so that it binds loopback; a node started later reuses it.
@@ -102,6 +113,10 @@ configure() {
 start() {
   command -v rabbitmq-server >/dev/null || die "rabbitmq-server is not installed (apt-get install -y rabbitmq-server)"
   write_config
+  if is_up && ! loopback_only; then
+    echo "rabbitmq: $NODE listens beyond loopback; restarting it with the loopback config"
+    stop
+  fi
   if is_up; then
     echo "rabbitmq: $NODE already running"
   else
@@ -143,10 +158,11 @@ status() {
 }
 
 case "${1:-}" in
+  config) write_config ;;
   start) start ;;
   stop) stop ;;
   status) status ;;
   configure) configure ;;
   ctl) shift; ctl "$@" ;;
-  *) echo "usage: $0 start|stop|status|configure|ctl ARGS..." >&2; exit 2 ;;
+  *) echo "usage: $0 config|start|stop|status|configure|ctl ARGS..." >&2; exit 2 ;;
 esac

@@ -56,11 +56,14 @@ apt_install() {
     apt-get update -qq
     apt_updated=true
   fi
-  # Debian's postinst would start the service under systemd where there is one; we start it ourselves.
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}"
+  # Keep config files written before the install (rabbitmq.sh config) instead of asking about them.
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+    -o Dpkg::Options::=--force-confdef -o Dpkg::Options::=--force-confold "${missing[@]}"
 }
 
 setup_rabbitmq() {
+  # Config first: where a postinst starts the service (an init system, no policy-rc.d), it starts on loopback.
+  bash "$ROOT/test/interop/rabbitmq.sh" config
   apt_install rabbitmq-server
   bash "$ROOT/test/interop/rabbitmq.sh" start
 }
