@@ -12,6 +12,8 @@ import { ChannelIds } from "../../../src/amqp/internal/client/channelIds.js"
 import { Gate } from "../../../src/amqp/internal/client/gate.js"
 import * as Heartbeat from "../../../src/amqp/internal/client/heartbeat.js"
 import * as Writer from "../../../src/amqp/internal/client/writer.js"
+import * as Frame from "../../../src/amqp/Frame.js"
+import * as Methods from "../../../src/amqp/Methods.js"
 import * as Memory from "../../../src/transport/Memory.js"
 import * as Transport from "../../../src/transport/Transport.js"
 
@@ -76,54 +78,70 @@ describe("heartbeat", () => {
 })
 
 describe("Writer", () => {
-  const read = (transport: Transport.Transport, bytes: number) =>
-    Transport.toStream(transport).pipe(
-      Stream.mapConcat((c) => Array.from(c)),
-      Stream.take(bytes),
-      Stream.runCollect,
-      Effect.map(Chunk.toArray)
-    )
-
-  it.scoped("writes each job's chunks contiguously, in queue order, from concurrent senders", () =>
+  /** Collects frames from the peer end until `count` frames have arrived. */
+  const frames = (transport: Transport.Transport, count: number) =>
     Effect.gen(function*() {
-      const [a, b] = yield* Memory.pair()
-      const writer = yield* Writer.make({
-        transport: a,
-        capacity: 16,
-        activity: { lastRead: 0, lastWrite: 0 },
-        check: () => undefined,
-        onWriteError: () => Effect.void
-      })
-      // 50 jobs of 3 chunks each, tagged with their job number.
+      const parser = new Frame.Parser({ maxFrameSize: 1 << 20 })
+      const out: Array<Frame.Frame> = []
+      while (out.length < count) {
+        const read = yield* transport.read
+        if (Transport.isEof(read)) break
+        for (const chunk of read) assert.isUndefined(parser.feed(chunk, (f) => out.push(f)))
+      }
+      return out
+    })
+
+  const writer = (transport: Transport.Transport, check: (job: Writer.Job) => ChannelClosed | undefined = () => undefined) =>
+    Writer.make({
+      transport,
+      capacity: 8,
+      frameMax: 8192,
+      activity: { lastRead: 0, lastWrite: 0 },
+      check,
+      onWriteError: () => Effect.void
+    })
+
+  it.scoped("concurrent publishes on one channel with frame_max 8192: every message is M H B… with no interleaving", () =>
+    Effect.gen(function*() {
+      const [a, b] = yield* Memory.pair({ highWaterMark: 1 << 20 })
+      const w = yield* writer(a)
+      const size = 20_000
+      const reader = yield* Effect.fork(frames(b, 40 * 5))
       yield* Effect.forEach(
-        Array.from({ length: 50 }, (_, i) => i),
-        (i) => writer.send(1, [Uint8Array.of(i), Uint8Array.of(i), Uint8Array.of(i)]),
+        Array.from({ length: 40 }, (_, i) => i),
+        (i) => w.send({ channel: 1, publish: { channel: 1, routingKey: `k${i}`, body: new Uint8Array(size).fill(i) } }),
         { concurrency: "unbounded", discard: true }
       )
-      const bytes = yield* read(b, 150)
-      for (let j = 0; j < 150; j += 3) {
-        assert.strictEqual(bytes[j], bytes[j + 1])
-        assert.strictEqual(bytes[j], bytes[j + 2])
+      const seen = yield* Fiber.join(reader)
+      assert.strictEqual(seen.length, 200)
+      const keys = new Set<string>()
+      for (let j = 0; j < seen.length; j += 5) {
+        const [m, h, ...bodies] = seen.slice(j, j + 5)
+        assert.strictEqual(m!._tag, "Method")
+        assert.strictEqual(h!._tag, "Header")
+        const key = m!._tag === "Method" && m!.method._tag === "BasicPublish" ? m!.method.routingKey : ""
+        keys.add(key)
+        // 20,000 bytes in chunks of frame_max − 8.
+        assert.deepStrictEqual(bodies.map((f) => (f._tag === "Body" ? f.payload.length : -1)), [8184, 8184, 3632])
+        const fill = Number(key.slice(1))
+        for (const f of bodies) if (f._tag === "Body") assert.isTrue(f.payload.every((x) => x === fill))
       }
-      assert.strictEqual(new Set(bytes).size, 50)
+      assert.strictEqual(keys.size, 40)
     }))
 
-  it.scoped("refuses jobs for a closed channel without writing them, but writes forced frames", () =>
+  it.scoped("refuses jobs for a channel the broker closed, writes forced frames, and fails bad encodings alone", () =>
     Effect.gen(function*() {
       const [a, b] = yield* Memory.pair()
       const closed = new ChannelClosed({ channel: 2, byBroker: true, replyCode: 404, replyText: "NOT_FOUND", classId: 60, methodId: 40 })
-      const writer = yield* Writer.make({
-        transport: a,
-        capacity: 16,
-        activity: { lastRead: 0, lastWrite: 0 },
-        check: (job) => (job.channel === 2 && !job.force ? closed : undefined),
-        onWriteError: () => Effect.void
-      })
-      const refused = yield* Effect.flip(writer.send(2, [Uint8Array.of(9)]))
+      const w = yield* writer(a, (job) => (job.channel === 2 && job.force !== true ? closed : undefined))
+      const refused = yield* Effect.flip(w.send({ channel: 2, frame: Frame.heartbeat }))
       assert.strictEqual(refused._tag, "ChannelClosed")
-      yield* writer.send(2, [Uint8Array.of(7)], true)
-      yield* writer.send(1, [Uint8Array.of(1)])
-      assert.deepStrictEqual(yield* read(b, 2), [7, 1])
+      const tooLong = yield* Effect.flip(w.send({ channel: 1, publish: { channel: 1, routingKey: "é".repeat(128), body: new Uint8Array(1) } }))
+      assert.strictEqual(tooLong._tag, "ClientRefused")
+      yield* w.send({ channel: 2, frame: Frame.method(2, Methods.make("ChannelCloseOk", {})), force: true })
+      yield* w.send({ channel: 1, frame: Frame.heartbeat })
+      const seen = yield* frames(b, 2)
+      assert.deepStrictEqual(seen.map((f) => `${f._tag}:${f.channel}`), ["Method:2", "Heartbeat:0"])
     }))
 })
 

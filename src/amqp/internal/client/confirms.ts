@@ -26,15 +26,13 @@ export interface Entry {
   readonly settle: (outcome: Outcome) => void
 }
 
-interface Pending extends Entry {
-  returned: Returned | undefined
-}
+type Pending<E extends Entry> = E & { returned: Returned | undefined }
 
-export class ConfirmTracker {
+export class ConfirmTracker<E extends Entry = Entry> {
   /** The tag the next publish gets: 1 after `confirm.select`, counting every publish on the channel. */
   private next = 1n
   /** Insertion order is tag order, so `multiple` settles a prefix. */
-  private readonly pending = new Map<bigint, Pending>()
+  private readonly pending = new Map<bigint, Pending<E>>()
 
   get size(): number {
     return this.pending.size
@@ -45,7 +43,7 @@ export class ConfirmTracker {
   }
 
   /** Records a publish at the moment its frames are queued for the wire, in wire order. */
-  register(entry: Entry): bigint {
+  register(entry: E): bigint {
     const tag = this.next++
     this.pending.set(tag, { ...entry, returned: undefined })
     return tag
@@ -89,14 +87,14 @@ export class ConfirmTracker {
   }
 
   /** Hands every outstanding publish to `f` (the channel died) and forgets them. */
-  drain(f: (tag: bigint, entry: Entry) => void): void {
+  drain(f: (tag: bigint, entry: E) => void): void {
     const entries = Array.from(this.pending)
     this.pending.clear()
     for (const [tag, entry] of entries) f(tag, entry)
   }
 }
 
-const outcome = (deliveryTag: bigint, entry: Pending, ack: boolean): Outcome =>
+const outcome = (deliveryTag: bigint, entry: Pending<Entry>, ack: boolean): Outcome =>
   entry.returned !== undefined
     ? { _tag: "Returned", deliveryTag, returned: entry.returned }
     : ack
