@@ -14,7 +14,12 @@ export default defineConfig({
         // Interop suites share one RabbitMQ node and fixed-port peers, and some restart or pause the broker:
         // one file at a time, after the unit suites.
         extends: true,
-        test: { name: "interop", include: ["test/interop/**/*.test.ts"], fileParallelism: false, sequence: { groupOrder: 1 } }
+        test: {
+          name: "interop",
+          include: ["test/interop/**/*.test.ts"],
+          poolOptions: { forks: { singleFork: true } },
+          sequence: { groupOrder: 1 }
+        }
       }
     ]
   }
