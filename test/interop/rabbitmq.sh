@@ -113,6 +113,9 @@ configure() {
 start() {
   command -v rabbitmq-server >/dev/null || die "rabbitmq-server is not installed (apt-get install -y rabbitmq-server)"
   write_config
+  # A node left frozen by an interrupted pause test answers nothing until it is continued.
+  local pid
+  if pid=$(node_pid); then kill -CONT "$pid" 2>/dev/null || true; fi
   if is_up && ! loopback_only; then
     echo "rabbitmq: $NODE listens beyond loopback; restarting it with the loopback config"
     stop

@@ -30,16 +30,23 @@ EVENTMQ=eventmq==0.3.13
 log() { printf '[setup %s] %s\n' "$(date -u +%H:%M:%S)" "$*"; }
 
 step() {
-  local name=$1
+  local step_name=$1
   shift
-  local started=$SECONDS
-  log "$name: start"
-  if "$@"; then
-    log "$name: done in $((SECONDS - started))s"
+  local step_started=$SECONDS code
+  log "$step_name: start"
+  # A subshell outside any `if`/`&&`, so that `set -e` stops the step at its first failing command.
+  set +e
+  (
+    set -e
+    "$@"
+  )
+  code=$?
+  set -e
+  if ((code == 0)); then
+    log "$step_name: done in $((SECONDS - step_started))s"
   else
-    local code=$?
-    log "$name: FAILED (exit $code) after $((SECONDS - started))s"
-    echo "setup.sh: step '$name' failed" >&2
+    log "$step_name: FAILED (exit $code) after $((SECONDS - step_started))s"
+    echo "setup.sh: step '$step_name' failed" >&2
     exit "$code"
   fi
 }
@@ -47,6 +54,7 @@ step() {
 apt_updated=false
 apt_install() {
   local missing=()
+  local pkg
   for pkg in "$@"; do
     dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")
   done
@@ -69,21 +77,30 @@ setup_rabbitmq() {
 }
 
 setup_go() {
-  local cmds=()
+  # A cmd/<name> with its own go.mod is a separate module (e.g. the same peer pinned to another muxado
+  # version); the others build together in the shared module.
+  local shared=() own=() dir name
   if [[ -d "$GO_MODULE/cmd" ]]; then
     for dir in "$GO_MODULE"/cmd/*/; do
-      [[ -d $dir ]] && cmds+=("$(basename "$dir")")
+      [[ -d $dir ]] || continue
+      if [[ -f "$dir/go.mod" ]]; then own+=("$(basename "$dir")"); else shared+=("$(basename "$dir")"); fi
     done
   fi
-  if ((${#cmds[@]} == 0)); then
+  if ((${#shared[@]} + ${#own[@]} == 0)); then
     log "go: SKIP: no Go peer programs under test/interop/go/cmd/"
     return 0
   fi
   command -v go >/dev/null || { echo "go is not installed" >&2; return 1; }
   mkdir -p "$PEERS/bin"
   # -mod=mod lets go.sum be completed from the module proxy; the module and build caches make reruns quick.
-  (cd "$GO_MODULE" && GOFLAGS="-mod=mod ${GOFLAGS:-}" go build -trimpath -o "$PEERS/bin/" "${cmds[@]/#/./cmd/}")
-  log "go: built ${cmds[*]} into $PEERS/bin"
+  export GOFLAGS="-mod=mod ${GOFLAGS:-}"
+  if ((${#shared[@]} > 0)); then
+    (cd "$GO_MODULE" && go build -trimpath -o "$PEERS/bin/" "${shared[@]/#/./cmd/}")
+  fi
+  for name in "${own[@]}"; do
+    (cd "$GO_MODULE/cmd/$name" && go build -trimpath -o "$PEERS/bin/$name" .)
+  done
+  log "go: built ${shared[*]} ${own[*]} into $PEERS/bin"
 }
 
 python_ok() {
