@@ -140,13 +140,20 @@ start() {
 }
 
 stop() {
-  local pid=""
+  local pid="" waited=0
   pid=$(node_pid) || pid=""
-  # A paused (SIGSTOPped) node can neither answer nor stop itself.
-  [[ -n "$pid" ]] && kill -CONT "$pid" 2>/dev/null
-  ctl -q stop >/dev/null 2>&1 || true
-  if [[ -n "$pid" ]] && kill -0 "$pid" 2>/dev/null; then
-    kill -TERM "$pid" 2>/dev/null || true
+  if [[ -n "$pid" ]]; then
+    # A paused (SIGSTOPped) node can neither answer nor stop itself.
+    kill -CONT "$pid" 2>/dev/null || true
+    # Given the pid file, rabbitmqctl stop waits until the VM has exited.
+    ctl -q stop "$PID_FILE" >/dev/null 2>&1 || kill -TERM "$pid" 2>/dev/null || true
+    while kill -0 "$pid" 2>/dev/null && ((waited < 30)); do
+      sleep 1
+      waited=$((waited + 1))
+    done
+    kill -0 "$pid" 2>/dev/null && kill -KILL "$pid" 2>/dev/null
+  else
+    ctl -q stop >/dev/null 2>&1 || true
   fi
   echo "rabbitmq: stopped"
 }
