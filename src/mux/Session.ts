@@ -10,6 +10,7 @@
  * @example
  * ```ts
  * import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
  * import * as Session from "effect-wire/mux/Session"
  *
  * const echoOnce = (transport: Transport) =>
@@ -27,6 +28,7 @@ import * as Context from "effect/Context"
 import * as Deferred from "effect/Deferred"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import * as Predicate from "effect/Predicate"
@@ -34,6 +36,7 @@ import type * as Scope from "effect/Scope"
 import * as Transport from "../transport/Transport.js"
 import type * as Frame from "./Frame.js"
 import * as internal from "./internal/session.js"
+import type { StreamCore } from "./internal/stream.js"
 import { ErrorCode, MuxError } from "./MuxError.js"
 import * as MuxStream from "./Stream.js"
 
@@ -187,8 +190,22 @@ export const make = (
   Effect.gen(function*() {
     const core = new internal.SessionCore(transport, resolve(options))
     yield* internal.run(core)
-    const scopedStream = (acquire: Effect.Effect<import("./internal/stream.js").StreamCore, MuxError>) =>
-      Effect.map(Effect.acquireRelease(acquire, (stream) => stream.close), MuxStream.fromCore)
+    // Waiting to accept must stay interruptible, so this is not `acquireRelease` (whose acquire is not).
+    const scopedStream = (acquire: Effect.Effect<StreamCore, MuxError>) =>
+      Effect.uninterruptibleMask((restore) =>
+        Effect.flatMap(
+          restore(acquire),
+          (stream) =>
+            Effect.as(
+              // A scope that ends in failure or interruption resets the stream (6, StreamCancelled), so the peer
+              // cannot mistake a cut-off stream for a complete one.
+              Effect.addFinalizer((exit) =>
+                Exit.isSuccess(exit) ? stream.close : stream.reset(ErrorCode.StreamCancelled)
+              ),
+              MuxStream.fromCore(stream)
+            )
+        )
+      )
     const goAway = (code: number = ErrorCode.NoError, debug = code === ErrorCode.NoError ? "no error" : "") =>
       Effect.suspend(() => {
         core.terminate(

@@ -1,0 +1,430 @@
+import { assert, describe, it } from "@effect/vitest"
+import * as Chunk from "effect/Chunk"
+import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
+import * as Fiber from "effect/Fiber"
+import * as Option from "effect/Option"
+import * as Scope from "effect/Scope"
+import * as Stream from "effect/Stream"
+import * as TestClock from "effect/TestClock"
+import * as Frame from "../../src/mux/Frame.js"
+import * as Session from "../../src/mux/Session.js"
+import * as MuxStream from "../../src/mux/Stream.js"
+import * as Memory from "../../src/transport/Memory.js"
+import { ascii, data, pattern, rawPeer, sum, text, toHex } from "./support.js"
+
+const fast = { closeTimeout: "200 millis" } as const
+
+/** Our session on one end of a memory pair, a raw frame peer on the other. */
+const withRaw = (options: Session.Options) =>
+  Effect.gen(function*() {
+    const [a, b] = yield* Memory.pair({ highWaterMark: 1 << 20 })
+    const session = yield* Session.make(a, { ...fast, ...options })
+    return { session, raw: rawPeer(b), transport: a }
+  })
+
+/** Two of our sessions, client and server, on a memory pair. */
+const twoSessions = (options?: Partial<Session.Options>) =>
+  Effect.gen(function*() {
+    const [a, b] = yield* Memory.pair()
+    const client = yield* Session.make(a, { ...options, role: "client" })
+    const server = yield* Session.make(b, { ...options, role: "server" })
+    return { client, server }
+  })
+
+const readAll = (stream: MuxStream.MuxStream) =>
+  Effect.map(Stream.runCollect(stream.readable), (chunks) => Buffer.concat(Chunk.toArray(chunks)))
+
+describe("Session wire traces (spec §9)", () => {
+  it.scopedLive("§9.1 as the server: WNDINC 12, echo, FIN, then GOAWAY 15 on the client's EOF", () =>
+    Effect.gen(function*() {
+      const { raw, session } = yield* withRaw({ role: "server" })
+      yield* raw.send(data(3, "hello muxado", { syn: true }), data(3, "", { fin: true }))
+      const stream = yield* session.accept
+      assert.strictEqual(stream.id, 3)
+      const got = yield* readAll(stream)
+      assert.strictEqual(got.toString(), "hello muxado")
+      yield* stream.write(got)
+      yield* stream.closeWrite
+      assert.strictEqual(yield* raw.nextHex, "00 00 04 20 00 00 00 03 00 00 00 0c")
+      assert.strictEqual(yield* raw.nextHex, "00 00 0c 10 00 00 00 03 " + toHex(ascii("hello muxado")))
+      assert.strictEqual(yield* raw.nextHex, "00 00 00 11 00 00 00 03")
+      yield* raw.send(Frame.goAway(0, 0, "no error"))
+      yield* raw.transport.shutdownWrite
+      assert.strictEqual(yield* raw.nextHex, "00 00 21 30 00 00 00 00 00 00 00 03 00 00 00 0f " + toHex(ascii("read EOF from remote peer")))
+      assert.strictEqual(yield* raw.next, "eof")
+      const end = yield* session.await
+      assert.strictEqual(end.local.reason, "ConnectionLost")
+      assert.strictEqual(end.local.code, 15)
+      assert.strictEqual(end.remote?.code, 0)
+    }))
+
+  it.scopedLive("§9.1 as the client: lazy SYN on the first write, FIN apart, GOAWAY last=0 \"no error\" on close", () =>
+    Effect.gen(function*() {
+      const { raw, session } = yield* withRaw({ role: "client" })
+      const stream = yield* session.open()
+      assert.strictEqual(stream.id, 3)
+      yield* stream.write(ascii("hello muxado"))
+      yield* stream.closeWrite
+      assert.strictEqual(yield* raw.nextHex, "00 00 0c 12 00 00 00 03 " + toHex(ascii("hello muxado")))
+      assert.strictEqual(yield* raw.nextHex, "00 00 00 11 00 00 00 03")
+      yield* raw.send(Frame.u32Frame(Frame.FrameType.WndInc, 3, 12), data(3, "hello muxado"), data(3, "", { fin: true }))
+      assert.strictEqual((yield* readAll(stream)).toString(), "hello muxado")
+      assert.strictEqual(yield* raw.nextHex, "00 00 04 20 00 00 00 03 00 00 00 0c")
+      yield* Effect.fork(session.close)
+      assert.strictEqual(yield* raw.nextHex, "00 00 10 30 00 00 00 00 00 00 00 00 00 00 00 00 " + toHex(ascii("no error")))
+      assert.strictEqual(yield* raw.next, "eof")
+      yield* raw.transport.shutdownWrite
+      const end = yield* session.await
+      assert.strictEqual(end.local.reason, "SessionClosed")
+    }))
+
+  it.scopedLive("a server's second stream is 4 after 2; a client's 5 after 3; a stream closed unwritten stays invisible", () =>
+    Effect.gen(function*() {
+      const { raw, session } = yield* withRaw({ role: "server" })
+      const s2 = yield* session.open()
+      const s4 = yield* session.open()
+      assert.deepStrictEqual([s2.id, s4.id], [2, 4])
+      yield* s2.close
+      yield* s4.write(ascii("x"))
+      assert.strictEqual(yield* raw.nextHex, "00 00 01 12 00 00 00 04 78")
+      const eager = yield* session.open({ eager: true })
+      assert.strictEqual(yield* raw.nextHex, "00 00 00 12 00 00 00 06")
+      yield* eager.closeWrite
+      assert.strictEqual(yield* raw.nextHex, "00 00 00 11 00 00 00 06")
+    }))
+
+  it.scopedLive("closeWrite before any write sends SYN and FIN in separate frames (never SYN|FIN)", () =>
+    Effect.gen(function*() {
+      const { raw, session } = yield* withRaw({ role: "client" })
+      const stream = yield* session.open()
+      yield* stream.closeWrite
+      assert.strictEqual(yield* raw.nextHex, "00 00 00 12 00 00 00 03")
+      assert.strictEqual(yield* raw.nextHex, "00 00 00 11 00 00 00 03")
+    }))
+})
+
+describe("Session faults (spec §12)", () => {
+  it.scopedLive("unknown frame types are skipped; DATA on an unknown stream draws RST 4; an empty FIN there is ignored", () =>
+    Effect.gen(function*() {
+      const { raw, session } = yield* withRaw({ role: "server" })
+      yield* raw.send(
+        { _tag: "Unknown", type: 7, flags: 0, streamId: 0, length: 3 },
+        data(9, "", { fin: true }),
+        data(11, "zz"),
+        Frame.u32Frame(Frame.FrameType.WndInc, 13, 5),
+        Frame.u32Frame(Frame.FrameType.Rst, 13, 5),
+        data(3, "ok", { syn: true })
+      )
+      assert.strictEqual(yield* raw.nextHex, "00 00 04 00 00 00 00 0b 00 00 00 04")
+      const stream = yield* session.accept
+      assert.strictEqual(text((yield* stream.read) as ReadonlyArray<Uint8Array>), "ok")
+      assert.strictEqual((yield* session.stats).streams, 1)
+    }))
+
+  it.scopedLive("a SYN with our own parity: GOAWAY 1 with Go's debug text, then the transport closes", () =>
+    Effect.gen(function*() {
+      const { raw, session } = yield* withRaw({ role: "server" })
+      yield* raw.send(data(4, "x", { syn: true }))
+      const goAway = yield* raw.next
+      assert.strictEqual(goAway !== "eof" && goAway._tag, "GoAway")
+      if (goAway !== "eof" && goAway._tag === "GoAway") {
+        assert.strictEqual(goAway.code, 1)
+        assert.strictEqual(goAway.lastStreamId, 1)
+        assert.strictEqual(Frame.debugText(goAway), "initiated stream id has wrong parity for remote endpoint: 0x4")
+      }
+      assert.strictEqual(yield* raw.next, "eof")
+      yield* raw.transport.shutdownWrite
+      const end = yield* session.await
+      assert.strictEqual(end.local.reason, "ProtocolError")
+    }))
+
+  it.scopedLive("malformed frames: RST of length 3 → GOAWAY 8, WNDINC 0 → GOAWAY 1", () =>
+    Effect.gen(function*() {
+      for (const [bytes, code] of [["00 00 03 00 00 00 00 03 00 00 00", 8], ["00 00 04 20 00 00 00 03 00 00 00 00", 1]] as const) {
+        const { raw } = yield* withRaw({ role: "server" })
+        yield* raw.send(Uint8Array.from(bytes.split(" ").map((b) => parseInt(b, 16))))
+        const frame = yield* raw.next
+        assert.isTrue(frame !== "eof" && frame._tag === "GoAway" && frame.code === code)
+        yield* raw.transport.shutdownWrite
+      }
+    }))
+
+  it.scopedLive("receive window: exactly 256 KiB is accepted, one byte more draws RST 3 and fails the stream", () =>
+    Effect.gen(function*() {
+      const { raw, session } = yield* withRaw({ role: "server" })
+      yield* raw.send(data(3, new Uint8Array(256 * 1024), { syn: true }))
+      const stream = yield* session.accept
+      assert.strictEqual(yield* stream.buffered, 256 * 1024)
+      yield* raw.send(data(3, "!"))
+      assert.strictEqual(yield* raw.nextHex, "00 00 04 00 00 00 00 03 00 00 00 03")
+      // What was buffered before the overrun can still be read; then the stream fails with FlowControl.
+      const first = yield* stream.read
+      assert.isTrue(first !== MuxStream.Eof)
+      const error = yield* Effect.flip(stream.read)
+      assert.strictEqual(error.reason, "FlowControl")
+      assert.strictEqual(error.code, 3)
+      // Late frames for the reset stream are swallowed, not answered with RST 4.
+      yield* raw.send(data(3, "late"), data(5, "y", { syn: true }))
+      const next = yield* session.accept
+      assert.strictEqual(next.id, 5)
+    }))
+
+  it.scopedLive("accept backlog: streams beyond it are refused with RST 9 and forgotten", () =>
+    Effect.gen(function*() {
+      const { raw, session } = yield* withRaw({ role: "server", acceptBacklog: 2 })
+      yield* raw.send(data(3, "a", { syn: true }), data(5, "b", { syn: true }), data(7, "c", { syn: true }))
+      assert.strictEqual(yield* raw.nextHex, "00 00 04 00 00 00 00 07 00 00 00 09")
+      const stats = yield* session.stats
+      assert.strictEqual(stats.pendingAccepts, 2)
+      assert.strictEqual(stats.streams, 2)
+      assert.strictEqual((yield* session.accept).id, 3)
+      assert.strictEqual((yield* session.accept).id, 5)
+    }))
+
+  it.scopedLive("send window: we stop at 256 KiB unacknowledged and resume on WNDINC; frames ≤ 64 KiB", () =>
+    Effect.gen(function*() {
+      const { raw, session } = yield* withRaw({ role: "client" })
+      const stream = yield* session.open()
+      const payload = pattern(300 * 1024, 7)
+      const writer = yield* Effect.fork(stream.write(payload))
+      let got = 0
+      const parts: Array<Uint8Array> = []
+      while (got < 256 * 1024) {
+        const frame = yield* raw.next
+        assert.isTrue(frame !== "eof" && frame._tag === "Data")
+        if (frame !== "eof" && frame._tag === "Data") {
+          assert.isAtMost(frame.payload.length, 64 * 1024)
+          assert.strictEqual(frame.syn, got === 0)
+          got += frame.payload.length
+          parts.push(frame.payload)
+        }
+      }
+      assert.strictEqual(got, 256 * 1024)
+      yield* Effect.sleep("30 millis")
+      assert.isNull(writer.unsafePoll())
+      yield* raw.send(Frame.u32Frame(Frame.FrameType.WndInc, 3, 100 * 1024))
+      while (got < payload.length) {
+        const frame = yield* raw.next
+        if (frame !== "eof" && frame._tag === "Data") {
+          got += frame.payload.length
+          parts.push(frame.payload)
+        }
+      }
+      yield* Fiber.join(writer)
+      assert.strictEqual(sum(Buffer.concat(parts)), sum(payload))
+    }))
+
+  it.scopedLive("reset: ours sends RST with the code; the peer's fails reads and writes with StreamReset", () =>
+    Effect.gen(function*() {
+      const { raw, session } = yield* withRaw({ role: "client" })
+      const a = yield* session.open()
+      yield* a.write(ascii("x"))
+      yield* raw.next
+      yield* a.reset(6)
+      assert.strictEqual(yield* raw.nextHex, "00 00 04 00 00 00 00 03 00 00 00 06")
+      const writeError = yield* Effect.flip(a.write(ascii("y")))
+      assert.strictEqual(writeError.reason, "StreamReset")
+      const b = yield* session.open()
+      yield* b.write(ascii("x"))
+      yield* raw.next
+      yield* raw.send(Frame.u32Frame(Frame.FrameType.Rst, 5, 42))
+      const readError = yield* Effect.flip(b.read)
+      assert.strictEqual(readError.reason, "StreamReset")
+      assert.strictEqual(readError.code, 42)
+      assert.isTrue(readError.remote)
+      assert.strictEqual((yield* session.stats).streams, 0)
+    }))
+
+  it.scopedLive("a GOAWAY from the peer fails our streams above `last` and further opens with RemoteGoneAway", () =>
+    Effect.gen(function*() {
+      const { raw, session } = yield* withRaw({ role: "client" })
+      const s3 = yield* session.open()
+      const s5 = yield* session.open()
+      yield* s3.write(ascii("a"))
+      yield* s5.write(ascii("b"))
+      yield* raw.next
+      yield* raw.next
+      yield* raw.send(Frame.goAway(3, 2, "going"))
+      const error = yield* Effect.flip(s5.read)
+      assert.strictEqual(error.reason, "RemoteGoneAway")
+      assert.strictEqual(error.lastStreamId, 3)
+      assert.strictEqual(error.debug, "going")
+      const opened = yield* Effect.flip(session.open())
+      assert.strictEqual(opened.reason, "RemoteGoneAway")
+      // Stream 3 goes on.
+      yield* raw.send(data(3, "still here"))
+      assert.strictEqual(text((yield* s3.read) as ReadonlyArray<Uint8Array>), "still here")
+      assert.strictEqual(Option.map(yield* session.remoteGoAway, (g) => g.code).pipe(Option.getOrNull), 2)
+    }))
+
+  it.scopedLive("a peer that never reads: the session dies with WriteTimeout and our memory stays bounded", () =>
+    Effect.gen(function*() {
+      const [a, b] = yield* Memory.pair({ highWaterMark: 64 * 1024 })
+      const session = yield* Session.make(a, { role: "client", writeTimeout: "300 millis", ...fast })
+      void b
+      const stream = yield* session.open()
+      yield* raw(b).send(Frame.u32Frame(Frame.FrameType.WndInc, 3, 0x7fffffff))
+      const writer = yield* Effect.fork(Effect.forever(stream.write(new Uint8Array(64 * 1024))))
+      yield* Effect.sleep("100 millis")
+      const stats = yield* session.stats
+      assert.isAtMost(stats.queuedBytes, 1024 * 1024 + 64 * 1024)
+      const exit = yield* Fiber.await(writer)
+      assert.isTrue(Exit.isFailure(exit))
+      const end = yield* session.await
+      assert.strictEqual(end.local.reason, "WriteTimeout")
+      assert.strictEqual(end.local.code, 13)
+    }))
+})
+
+const raw = rawPeer
+
+describe("Session between two of ours", () => {
+  it.scoped("echo on 64 concurrent streams with checksums, both directions half-closed", () =>
+    Effect.gen(function*() {
+      const { client, server } = yield* twoSessions()
+      yield* Effect.forkScoped(
+        Effect.forever(
+          Effect.flatMap(server.accept, (stream) =>
+            Effect.forkScoped(stream.readable.pipe(Stream.run(stream.writable), Effect.orDie))
+          )
+        )
+      )
+      const results = yield* Effect.forEach(
+        Array.from({ length: 64 }, (_, i) => i),
+        (i) =>
+          Effect.scoped(Effect.gen(function*() {
+            const stream = yield* client.open()
+            const payload = pattern(1000 + i * 7919, i + 1)
+            yield* Effect.fork(Effect.zipRight(stream.write(payload), stream.closeWrite))
+            const echoed = yield* readAll(stream)
+            return [sum(payload), sum(echoed), echoed.length === payload.length] as const
+          })),
+        { concurrency: "unbounded" }
+      )
+      for (const [sent, got, sameLength] of results) {
+        assert.strictEqual(got, sent)
+        assert.isTrue(sameLength)
+      }
+      const stats = yield* client.stats
+      assert.strictEqual(stats.streams, 0)
+    }))
+
+  it.scoped("a slow consumer on one stream does not stall the others (the reader never waits)", () =>
+    Effect.gen(function*() {
+      const { client, server } = yield* twoSessions()
+      const slow = yield* client.open()
+      const fast = yield* client.open()
+      yield* Effect.fork(slow.write(new Uint8Array(600 * 1024)))
+      yield* fast.write(ascii("ping"))
+      yield* fast.closeWrite
+      const one = yield* server.accept
+      const two = yield* server.accept
+      const [first, second] = one.id === 3 ? [one, two] : [two, one]
+      assert.deepStrictEqual([first.id, second.id], [3, 5])
+      // Nobody reads stream 3: its buffer fills to the window and stops there.
+      assert.strictEqual((yield* readAll(second)).toString(), "ping")
+      const stats = yield* server.stats
+      assert.isAtMost(stats.bufferedBytes, 256 * 1024)
+      const total = yield* readAllCount(first, 600 * 1024)
+      assert.strictEqual(total, 600 * 1024)
+    }))
+
+  it.scoped("10,000 streams opened, used and closed leave an empty table", () =>
+    Effect.gen(function*() {
+      const { client, server } = yield* twoSessions()
+      yield* Effect.forkScoped(
+        Effect.forever(
+          Effect.flatMap(server.accept, (stream) =>
+            Effect.forkScoped(Effect.scoped(Effect.zipRight(stream.readExactly(1), stream.closeWrite)).pipe(Effect.orDie))
+          )
+        )
+      )
+      yield* Effect.forEach(
+        Array.from({ length: 10_000 }, (_, i) => i),
+        () =>
+          Effect.scoped(Effect.gen(function*() {
+            const stream = yield* client.open()
+            yield* stream.write(ascii("x"))
+            yield* stream.closeWrite
+            const rest = yield* stream.read
+            assert.strictEqual(rest, MuxStream.Eof)
+          })),
+        { concurrency: 64, discard: true }
+      )
+      assert.strictEqual((yield* client.stats).streams, 0)
+      assert.strictEqual((yield* server.stats).streams, 0)
+    }), { timeout: 60_000 })
+
+  it.scopedLive("interrupting a scope mid-transfer closes the session: GOAWAY, transport closed, streams failed", () =>
+    Effect.gen(function*() {
+      const [a, b] = yield* Memory.pair()
+      const server = yield* Session.make(b, { role: "server" })
+      const scope = yield* Scope.make()
+      const fiber = yield* Effect.forkDaemon(
+        Effect.gen(function*() {
+          const client = yield* Session.make(a, { role: "client" })
+          const stream = yield* client.open()
+          yield* Effect.forever(stream.write(new Uint8Array(32 * 1024)))
+        }).pipe(Scope.extend(scope))
+      )
+      const accepted = yield* server.accept
+      yield* accepted.readUpTo(1024)
+      yield* Fiber.interrupt(fiber)
+      yield* Scope.close(scope, Exit.void)
+      yield* a.closed.pipe(Effect.ignore)
+      const end = yield* server.await
+      assert.strictEqual(end.remote?.code, 0)
+      assert.strictEqual(end.local.reason, "ConnectionLost")
+      // The stream's scope ended normally, so it was closed with FIN: the reader gets what was sent, then EOF.
+      const total = yield* readAllCount(accepted, Number.POSITIVE_INFINITY)
+      assert.isAtLeast(total, 32 * 1024)
+      assert.isAtMost(total, 256 * 1024)
+      assert.strictEqual(yield* accepted.read, MuxStream.Eof)
+    }))
+
+  it.scopedLive("a stream whose scope fails is reset with 6 (StreamCancelled), not closed with FIN", () =>
+    Effect.gen(function*() {
+      const { client, server } = yield* twoSessions()
+      const accepting = yield* Effect.fork(server.accept)
+      yield* Effect.scoped(Effect.gen(function*() {
+        const stream = yield* client.open()
+        yield* stream.write(ascii("partial"))
+        const accepted = yield* Fiber.join(accepting)
+        assert.strictEqual(text((yield* accepted.read) as ReadonlyArray<Uint8Array>), "partial")
+        return yield* Effect.fail("boom")
+      })).pipe(Effect.ignore)
+      const accepted = yield* Fiber.join(accepting)
+      const error = yield* Effect.flip(accepted.read)
+      assert.strictEqual(error.reason, "StreamReset")
+      assert.strictEqual(error.code, 6)
+      assert.isTrue(error.remote)
+    }))
+
+  it.scoped("stream write deadlines work with TestClock: a write blocked on window times out cleanly", () =>
+    Effect.gen(function*() {
+      const { client, server } = yield* twoSessions()
+      const stream = yield* client.open()
+      const fiber = yield* Effect.fork(
+        stream.write(new Uint8Array(300 * 1024)).pipe(Effect.timeoutFail({ duration: "5 seconds", onTimeout: () => "timeout" as const }))
+      )
+      const accepted = yield* server.accept
+      yield* TestClock.adjust("6 seconds")
+      const exit = yield* Fiber.await(fiber)
+      assert.isTrue(Exit.isFailure(exit))
+      // Only what fitted in the window was sent.
+      yield* Effect.yieldNow()
+      assert.strictEqual(yield* accepted.buffered, 256 * 1024)
+    }))
+})
+
+const readAllCount = (stream: MuxStream.MuxStream, max: number) =>
+  Effect.gen(function*() {
+    let total = 0
+    while (total < max) {
+      const result = yield* stream.read
+      if (result === MuxStream.Eof) break
+      for (const chunk of result) total += chunk.length
+    }
+    return total
+  })
