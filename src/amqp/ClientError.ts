@@ -82,6 +82,7 @@ export class ConnectionLost extends Data.TaggedError("ConnectionLost")<{
  * The connection could not be established: the broker refused the login, the virtual host, the protocol version,
  * the SASL mechanism or the tuning parameters.
  *
+ * - `Unreachable`: the TCP (or TLS) connection could not be opened.
  * - `AuthenticationFailed`: the broker refused the credentials (403 ACCESS_REFUSED during the handshake).
  * - `AccessRefused`: the virtual host is missing or not permitted (530 NOT_ALLOWED at `connection.open`).
  * - `MechanismNotSupported`: none of the requested SASL mechanisms is offered by the broker.
@@ -94,6 +95,7 @@ export class ConnectionLost extends Data.TaggedError("ConnectionLost")<{
  */
 export class ConnectionFailed extends Data.TaggedError("ConnectionFailed")<{
   readonly reason:
+    | "Unreachable"
     | "AuthenticationFailed"
     | "AccessRefused"
     | "MechanismNotSupported"
@@ -253,7 +255,7 @@ export const isRecoverable = (error: ClientError): boolean => {
     case "ConnectionClosed":
       return error.byBroker
     case "ConnectionFailed":
-      return error.reason === "Timeout"
+      return error.reason === "Timeout" || error.reason === "Unreachable"
     default:
       return false
   }

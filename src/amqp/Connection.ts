@@ -49,7 +49,7 @@ import type { Transport } from "../transport/Transport.js"
 import type { TransportError } from "../transport/TransportError.js"
 import type { BlockedState } from "./Blocked.js"
 import type { AmqpChannel, ChannelOptions } from "./Channel.js"
-import { type ClientError, ConnectionFailed, ConnectionLost } from "./ClientError.js"
+import { type ClientError, ConnectionFailed } from "./ClientError.js"
 import * as ClientProperties from "./ClientProperties.js"
 import * as Frame from "./Frame.js"
 import * as ChannelImpl from "./internal/client/channel.js"
@@ -211,7 +211,7 @@ export const make = (options: Options = {}): Effect.Effect<AmqpConnection, Clien
     const opened = yield* Effect.gen(function*() {
       const transport = yield* (o.transport ?? openSocket(o, connectionTimeout)).pipe(
         Effect.mapError((cause) =>
-          new ConnectionLost({ reason: "Transport", detail: `cannot connect to ${o.host}:${o.port}: ${cause.message}`, cause })
+          new ConnectionFailed({ reason: "Unreachable", detail: `cannot connect to ${o.host}:${o.port}: ${cause.message}`, cause })
         )
       )
       const result = yield* Handshake.run(transport, parser, {

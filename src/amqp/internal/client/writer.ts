@@ -18,6 +18,11 @@ import { type ClientError, ClientRefused } from "../../ClientError.js"
 import * as Frame from "../../Frame.js"
 import type { Activity } from "./heartbeat.js"
 
+/** Encoded bytes past which the slab is handed over. */
+const sliceBytes = 128 * 1024
+/** Bytes collected before a batch is written while more jobs are being encoded. */
+const batchBytes = 4 * 1024 * 1024
+
 export interface Job {
   readonly channel: number
   readonly frame?: Frame.Frame | undefined
@@ -66,10 +71,37 @@ export const make = (options: {
       if (job.done !== undefined) Deferred.unsafeDone(job.done, Effect.fail(error))
     }
 
+    /** Writes what is encoded; `false` when the transport failed (the connection is then lost). */
+    const flush = (chunks: Array<Uint8Array>, written: Array<Job>) =>
+      Effect.gen(function*() {
+        const pending = encoder.take()
+        if (pending.length > 0) chunks.push(pending)
+        if (chunks.length === 0) return true
+        const result = yield* Effect.either(
+          chunks.length === 1 ? options.transport.write(chunks[0]!) : options.transport.writeAll(chunks)
+        )
+        chunks.length = 0
+        if (result._tag === "Left") {
+          // The connection fails everything through `fail`; the loop keeps refusing jobs so no sender hangs.
+          yield* options.onWriteError(result.left)
+          if (failure !== undefined) for (const job of written) failJob(job, failure)
+          written.length = 0
+          return false
+        }
+        options.activity.lastWrite = yield* Clock.currentTimeMillis
+        for (const job of written) {
+          if (job.done !== undefined && job.awaitConfirm !== true) Deferred.unsafeDone(job.done, Effect.void)
+        }
+        written.length = 0
+        return true
+      })
+
     const loop = Effect.gen(function*() {
+      const chunks: Array<Uint8Array> = []
+      const written: Array<Job> = []
       while (true) {
         const jobs = yield* Queue.takeBetween(queue, 1, 1024)
-        const written: Array<Job> = []
+        let buffered = 0
         for (const job of jobs) {
           const refused = failure ?? options.check(job)
           if (refused !== undefined) {
@@ -87,19 +119,19 @@ export const make = (options: {
           }
           job.onWrite?.()
           written.push(job)
+          // Past a slab, hand the bytes over: the encoder never copies a growing buffer, and a batch of large
+          // messages is written as it is encoded instead of all at once.
+          if (encoder.pending >= sliceBytes) {
+            const slice = encoder.take()
+            chunks.push(slice)
+            buffered += slice.length
+            if (buffered >= batchBytes) {
+              yield* flush(chunks, written)
+              buffered = 0
+            }
+          }
         }
-        if (written.length === 0) continue
-        const result = yield* Effect.either(options.transport.write(encoder.take()))
-        if (result._tag === "Left") {
-          // The connection fails everything through `fail`; the loop keeps refusing jobs so no sender hangs.
-          yield* options.onWriteError(result.left)
-          if (failure !== undefined) for (const job of written) failJob(job, failure)
-          continue
-        }
-        options.activity.lastWrite = yield* Clock.currentTimeMillis
-        for (const job of written) {
-          if (job.done !== undefined && job.awaitConfirm !== true) Deferred.unsafeDone(job.done, Effect.void)
-        }
+        yield* flush(chunks, written)
       }
     })
     yield* Effect.forkScoped(loop)
