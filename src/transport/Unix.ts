@@ -1,0 +1,50 @@
+/**
+ * Unix domain socket client connections as `Transport`s, on `node:net`.
+ *
+ * Unix sockets have no reset: `abort` closes at once and the peer reads `Eof` (its writes then fail with
+ * `EPIPE`).
+ *
+ * @since 0.1.0
+ */
+import * as Effect from "effect/Effect"
+import type * as Scope from "effect/Scope"
+import * as Net from "node:net"
+import * as Address from "./Address.js"
+import { awaitReady, openError, openTransport } from "./internal/open.js"
+import type { SocketOptions } from "./Tcp.js"
+import type * as Transport from "./Transport.js"
+import type { TransportError } from "./TransportError.js"
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export interface ConnectOptions extends SocketOptions {
+  /** The socket's path (on Linux, a leading `\0` names an abstract socket). */
+  readonly path: string
+}
+
+/**
+ * Connects to a Unix domain socket. The transport belongs to the current scope.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const connect = (options: ConnectOptions): Effect.Effect<Transport.Transport, TransportError, Scope.Scope> =>
+  openTransport({
+    address: options.path,
+    timeout: options.connectTimeout,
+    open: () =>
+      Net.connect({
+        path: options.path,
+        allowHalfOpen: true,
+        ...(options.highWaterMark !== undefined ? { highWaterMark: options.highWaterMark } : {})
+      }),
+    handshake: (raw) => awaitReady(raw, "connect", openError(options.path, raw)).pipe(Effect.as(raw)),
+    adapter: {
+      readHighWaterMark: options.readHighWaterMark,
+      local: Address.unix(""),
+      remote: Address.unix(options.path)
+    },
+    resettable: false
+  })

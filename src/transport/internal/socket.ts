@@ -1,0 +1,419 @@
+import * as Deferred from "effect/Deferred"
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as FiberId from "effect/FiberId"
+import type * as Net from "node:net"
+import * as Tls from "node:tls"
+import * as Address from "../Address.js"
+import * as Transport from "../Transport.js"
+import { fromNodeError, TransportError } from "../TransportError.js"
+
+/** Inbound bytes buffered before the socket is paused, unless the caller says otherwise. */
+export const defaultReadHighWaterMark = 256 * 1024
+
+const defaultCloseTimeout = Duration.seconds(5)
+
+/** @internal */
+export interface SocketOptions {
+  /** Pause the socket once this many bytes wait for a reader. */
+  readonly readHighWaterMark?: number | undefined
+  /** The socket that carries the bytes on the wire: the TCP socket under a TLS socket, used for resets. */
+  readonly raw?: Net.Socket | undefined
+  /** Whether the raw socket is TCP, so that `abort` can reset it (Unix sockets have no reset). */
+  readonly resettable?: boolean | undefined
+  readonly local?: Address.Address | undefined
+  readonly remote?: Address.Address | undefined
+  /** Close the connection after this long without reads or writes. */
+  readonly idleTimeout?: Duration.DurationInput | undefined
+  readonly onIdle?: (() => void) | undefined
+}
+
+type Resume<A> = (effect: Effect.Effect<A, TransportError>) => void
+
+type State = "open" | "closing" | "closed"
+
+const tcpAddress = (host: string | undefined, port: number | undefined): Address.Address =>
+  Address.tcp(host ?? "", port ?? 0)
+
+const toStrings = (value: unknown): Readonly<Record<string, string | ReadonlyArray<string>>> => {
+  const out: Record<string, string | ReadonlyArray<string>> = {}
+  if (typeof value === "object" && value !== null) {
+    for (const [k, v] of Object.entries(value)) {
+      if (typeof v === "string") out[k] = v
+      else if (Array.isArray(v)) out[k] = v.map(String)
+    }
+  }
+  return out
+}
+
+const tlsInfo = (socket: Tls.TLSSocket, servername: string | undefined): Transport.TlsInfo => {
+  const cert = socket.getPeerCertificate(false)
+  const hasCert = cert !== null && typeof cert === "object" && Object.keys(cert).length > 0
+  const alpn = socket.alpnProtocol
+  const error = socket.authorizationError as unknown
+  const sni = (socket as { readonly servername?: unknown }).servername
+  return {
+    protocol: socket.getProtocol() ?? undefined,
+    cipher: socket.getCipher()?.name,
+    alpnProtocol: typeof alpn === "string" ? alpn : undefined,
+    servername: typeof sni === "string" ? sni : servername,
+    authorized: socket.authorized,
+    authorizationError: error === null || error === undefined ? undefined : String(error),
+    peerCertificate: hasCert
+      ? {
+        subject: toStrings(cert.subject),
+        issuer: toStrings(cert.issuer),
+        subjectAltName: cert.subjectaltname,
+        validFrom: cert.valid_from,
+        validTo: cert.valid_to,
+        fingerprint256: cert.fingerprint256,
+        raw: new Uint8Array(cert.raw)
+      }
+      : undefined
+  }
+}
+
+const transports = new WeakMap<Transport.Transport, SocketTransport>()
+
+/**
+ * The socket adapter behind a transport made by this module, for operations that need the Node socket
+ * (`Tls.upgrade`, tests that look at backpressure).
+ *
+ * @internal
+ */
+export const adapterOf = (transport: Transport.Transport): SocketTransport | undefined => transports.get(transport)
+
+/**
+ * A connected `net.Socket` (or `tls.TLSSocket`) as a `Transport`.
+ *
+ * Reads are pulled from a buffer filled by `data` events: above the read high-water mark the socket is paused,
+ * so the kernel's window closes and the peer's writes wait. Writes complete on Node's write callback and wait for
+ * `drain` while Node's own buffer is above its mark, so concurrent writers cannot grow it either.
+ *
+ * @internal
+ */
+export class SocketTransport {
+  private state: State = "open"
+  private chunks: Array<Uint8Array> = []
+  private bytes = 0
+  private eof = false
+  private paused = false
+  private writeEnded = false
+  /** Why the socket went away, when it was not a clean close or our own abort. */
+  private failure: TransportError | undefined
+  private aborted = false
+  private reader: Resume<Transport.ReadResult> | undefined
+  private drainWaiters: Array<() => void> = []
+  private readonly closedSignal = Deferred.unsafeMake<void, TransportError>(FiberId.none)
+  private readonly highWaterMark: number
+  private readonly raw: Net.Socket
+  private readonly addressText: string
+  private readonly local: Address.Address
+  private readonly remote: Address.Address
+  readonly transport: Transport.Transport
+
+  constructor(readonly socket: Net.Socket, private readonly options: SocketOptions = {}) {
+    this.highWaterMark = Math.max(1, options.readHighWaterMark ?? defaultReadHighWaterMark)
+    this.raw = options.raw ?? socket
+    this.local = options.local ?? tcpAddress(socket.localAddress, socket.localPort)
+    this.remote = options.remote ?? tcpAddress(socket.remoteAddress, socket.remotePort)
+    this.addressText = Address.format(this.remote)
+    socket.on("data", this.onData)
+    socket.on("end", this.onEnd)
+    socket.on("error", this.onError)
+    socket.on("close", this.onClose)
+    socket.on("drain", this.onDrain)
+    if (options.idleTimeout !== undefined) {
+      socket.setTimeout(Duration.toMillis(options.idleTimeout))
+      socket.on("timeout", this.onTimeout)
+    }
+    const read = Effect.async<Transport.ReadResult, TransportError>((resume) => {
+      const ready = this.takeNow()
+      if (ready !== undefined) return resume(ready)
+      if (this.reader !== undefined) return resume(Effect.dieMessage("Transport: concurrent reads"))
+      this.reader = resume
+      return Effect.sync(() => {
+        if (this.reader === resume) this.reader = undefined
+      })
+    })
+    this.transport = {
+      [Transport.TypeId]: Transport.TypeId,
+      read: Effect.suspend(() => this.takeNow() ?? read),
+      write: (chunk) => this.writeAll([chunk]),
+      writeAll: (chunks) => this.writeAll(chunks),
+      shutdownWrite: Effect.suspend(() => this.shutdownWrite()),
+      close: (closeOptions) => Effect.suspend(() => this.close(closeOptions)),
+      abort: () => Effect.suspend(() => this.abort()),
+      closed: Deferred.await(this.closedSignal),
+      info: Effect.sync(() => this.info())
+    }
+    transports.set(this.transport, this)
+    // The socket may have died between its opening and this adapter (an error in that gap went unobserved).
+    if (socket.destroyed) {
+      this.failure = new TransportError({ reason: "Read", address: this.addressText, detail: "socket closed before use" })
+      this.onClose()
+    }
+  }
+
+  /** Bytes received and not yet read: in our buffer and in Node's readable buffer. */
+  get bufferedBytes(): number {
+    return this.bytes + this.socket.readableLength
+  }
+
+  get isPaused(): boolean {
+    return this.paused
+  }
+
+  get isOpen(): boolean {
+    return this.state === "open"
+  }
+
+  /** Open both ways, with no error and no FIN from the peer: fit to be reused for another request. */
+  get isReusable(): boolean {
+    return this.state === "open" && !this.eof && !this.writeEnded && this.failure === undefined &&
+      !this.socket.destroyed
+  }
+
+  /** Completes once the socket has closed and its handle is released. */
+  readonly awaitClosed: Effect.Effect<void> = Effect.ignore(Deferred.await(this.closedSignal))
+
+  /**
+   * Stops listening to the socket without closing it, for a protocol upgrade. Fails if bytes were received and
+   * not read: they belong to whoever takes the socket over.
+   */
+  detach(): Effect.Effect<Net.Socket, TransportError> {
+    return Effect.suspend(() => {
+      if (this.state !== "open" || this.writeEnded) return Effect.fail(this.closedError())
+      if (this.bytes > 0 || this.eof) {
+        return Effect.fail(
+          new TransportError({ reason: "Unsupported", address: this.addressText, detail: "unread bytes before upgrade" })
+        )
+      }
+      this.removeListeners()
+      this.state = "closed"
+      this.socket.pause()
+      this.reader?.(Effect.fail(this.closedError()))
+      this.reader = undefined
+      Deferred.unsafeDone(this.closedSignal, Effect.void)
+      return Effect.succeed(this.socket)
+    })
+  }
+
+  private readonly onData = (chunk: Uint8Array): void => {
+    if (this.state === "closed") return
+    // While closing nobody may read any more: keep what fits, drop the rest, never pause (we wait for the FIN).
+    if (this.state === "closing" && this.bytes >= this.highWaterMark) return
+    this.chunks.push(chunk)
+    this.bytes += chunk.length
+    if (this.bytes >= this.highWaterMark && this.state === "open" && !this.paused) {
+      this.paused = true
+      this.socket.pause()
+    }
+    this.wakeReader()
+  }
+
+  private readonly onEnd = (): void => {
+    this.eof = true
+    this.wakeReader()
+  }
+
+  private readonly onError = (error: Error): void => {
+    if (this.failure !== undefined || this.aborted) return
+    const code = (error as { readonly code?: unknown }).code
+    const reason = code === "EPIPE" ? "Write" : typeof code === "string" && code.startsWith("ERR_SSL") ? "Tls" : "Read"
+    this.failure = fromNodeError(reason, error, this.addressText)
+  }
+
+  private readonly onTimeout = (): void => {
+    if (this.state === "closed" || this.failure !== undefined) return
+    this.failure = new TransportError({
+      reason: "IdleTimeout",
+      address: this.addressText,
+      detail: `no reads or writes for ${Duration.format(this.options.idleTimeout ?? 0)}`
+    })
+    this.options.onIdle?.()
+    this.destroy(false)
+  }
+
+  private readonly onDrain = (): void => {
+    const waiters = this.drainWaiters
+    this.drainWaiters = []
+    for (const waiter of waiters) waiter()
+  }
+
+  private readonly onClose = (): void => {
+    this.state = "closed"
+    this.removeListeners()
+    if (!this.eof) {
+      // Unread bytes are lost with the connection unless the peer finished cleanly.
+      this.chunks = []
+      this.bytes = 0
+    }
+    this.onDrain()
+    this.wakeReader()
+    Deferred.unsafeDone(this.closedSignal, this.failure === undefined ? Effect.void : Effect.fail(this.failure))
+  }
+
+  private removeListeners(): void {
+    const socket = this.socket
+    socket.off("data", this.onData)
+    socket.off("end", this.onEnd)
+    socket.off("error", this.onError)
+    socket.off("close", this.onClose)
+    socket.off("drain", this.onDrain)
+    if (this.options.idleTimeout !== undefined) {
+      socket.setTimeout(0)
+      socket.off("timeout", this.onTimeout)
+    }
+  }
+
+  private closedError(): TransportError {
+    return this.failure ?? new TransportError({ reason: "Closed", address: this.addressText, detail: "transport is closed" })
+  }
+
+  private takeNow(): Effect.Effect<Transport.ReadResult, TransportError> | undefined {
+    if (this.chunks.length > 0) {
+      const chunks = this.chunks as unknown as readonly [Uint8Array, ...Array<Uint8Array>]
+      this.chunks = []
+      this.bytes = 0
+      if (this.paused) {
+        this.paused = false
+        if (this.state === "open") this.socket.resume()
+      }
+      return Effect.succeed(chunks)
+    }
+    if (this.eof) return Effect.succeed(Transport.Eof)
+    if (this.state !== "open") return Effect.fail(this.closedError())
+    return undefined
+  }
+
+  private wakeReader(): void {
+    const reader = this.reader
+    if (reader === undefined) return
+    const ready = this.takeNow()
+    if (ready === undefined) return
+    this.reader = undefined
+    reader(ready)
+  }
+
+  private writeAll(chunks: ReadonlyArray<Uint8Array>): Effect.Effect<void, TransportError> {
+    return Effect.async<void, TransportError>((resume) => {
+      const blocked = this.writeBlocked()
+      if (blocked !== undefined) return resume(Effect.fail(blocked))
+      if (!this.socket.writableNeedDrain) return this.writeNow(chunks, resume)
+      const waiter = () => {
+        const blocked = this.writeBlocked()
+        if (blocked !== undefined) resume(Effect.fail(blocked))
+        else if (this.socket.writableNeedDrain) this.drainWaiters.push(waiter)
+        else this.writeNow(chunks, resume)
+      }
+      this.drainWaiters.push(waiter)
+      return Effect.sync(() => {
+        const index = this.drainWaiters.indexOf(waiter)
+        if (index >= 0) this.drainWaiters.splice(index, 1)
+      })
+    })
+  }
+
+  private writeBlocked(): TransportError | undefined {
+    if (this.state === "open" && !this.writeEnded && !this.socket.destroyed) return undefined
+    return this.closedError()
+  }
+
+  private writeNow(chunks: ReadonlyArray<Uint8Array>, resume: Resume<void>): void {
+    const done = (error: Error | null | undefined) => {
+      if (error === null || error === undefined) return resume(Effect.void)
+      const code = (error as { readonly code?: unknown }).code
+      resume(
+        Effect.fail(
+          this.failure ?? (code === "ERR_STREAM_DESTROYED" ? this.closedError() : fromNodeError("Write", error, this.addressText))
+        )
+      )
+    }
+    const socket = this.socket
+    const last = chunks.length - 1
+    if (last < 0) return resume(Effect.void)
+    if (last === 0) {
+      socket.write(chunks[0]!, done)
+      return
+    }
+    // Corked writes leave as one writev.
+    socket.cork()
+    for (let i = 0; i < last; i++) socket.write(chunks[i]!)
+    socket.write(chunks[last]!, done)
+    socket.uncork()
+  }
+
+  private shutdownWrite(): Effect.Effect<void, TransportError> {
+    if (this.state === "closed") return Effect.fail(this.closedError())
+    if (!this.writeEnded) {
+      this.writeEnded = true
+      this.socket.end()
+    }
+    return Effect.void
+  }
+
+  private close(options: Transport.CloseOptions | undefined): Effect.Effect<void> {
+    if (this.state === "open") {
+      this.state = "closing"
+      if (this.paused) {
+        this.paused = false
+        this.socket.resume()
+      }
+      this.failReader()
+      if (!this.writeEnded) {
+        this.writeEnded = true
+        this.socket.end()
+      }
+    }
+    // Graceful: Node flushes, sends our FIN and, once the peer's FIN came too, closes the socket.
+    // Interruptible even when run as a finalizer, or the deadline could not cut the wait short.
+    return Effect.interruptible(this.awaitClosed).pipe(
+      Effect.timeoutTo({
+        duration: options?.timeout ?? defaultCloseTimeout,
+        onSuccess: () => Effect.void,
+        onTimeout: () => this.abort()
+      }),
+      Effect.flatten
+    )
+  }
+
+  private failReader(): void {
+    const reader = this.reader
+    if (reader === undefined) return
+    this.reader = undefined
+    reader(Effect.fail(this.closedError()))
+  }
+
+  private abort(): Effect.Effect<void> {
+    if (this.state !== "closed" && !this.socket.destroyed) {
+      this.aborted = true
+      this.destroy(true)
+    }
+    return this.awaitClosed
+  }
+
+  /** Destroys the socket; with `reset`, a TCP peer sees RST (ECONNRESET) instead of a FIN. */
+  private destroy(reset: boolean): void {
+    if (this.state === "open") this.state = "closing"
+    this.chunks = []
+    this.bytes = 0
+    this.failReader()
+    const raw = this.raw
+    if (reset && this.options.resettable === true && !raw.destroyed) {
+      raw.resetAndDestroy()
+      if (raw !== this.socket) this.socket.destroy()
+    } else {
+      this.socket.destroy()
+      if (raw !== this.socket) raw.destroy()
+    }
+  }
+
+  private info(): Transport.ConnectionInfo {
+    return {
+      local: this.local,
+      remote: this.remote,
+      tls: this.socket instanceof Tls.TLSSocket ? tlsInfo(this.socket, undefined) : undefined
+    }
+  }
+}
