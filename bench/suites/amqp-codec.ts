@@ -23,7 +23,7 @@ import * as Raw from "../support/amqp-raw-client.js"
 import { allProperties, startSink, type Sink } from "../support/amqp-sink.js"
 
 const N = 100_000
-const RUNS = 3
+const RUNS = 5
 const body = Buffer.from("a")
 
 const amqplibOptions = (all: boolean): amqplib.Options.Publish =>

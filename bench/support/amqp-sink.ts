@@ -41,10 +41,10 @@ export const allProperties: Properties.BasicProperties = {
   ],
   deliveryMode: 2,
   priority: 5,
-  correlationId: "c0ffee",
+  correlationId: "c-00000000",
   replyTo: "amq.rabbitmq.reply-to",
   expiration: "60000",
-  messageId: "m-1",
+  messageId: "m-00000000",
   timestamp: new Date(1704067200000),
   type: "bench.event",
   userId: "guest",
@@ -73,8 +73,9 @@ const serve = (onPublish: () => void, deliveries: () => DeliveryConfig) => (sock
     socket.write(encoder.take())
   }
 
-  // Deliveries are encoded once per batch shape, then copied and stamped with fresh delivery tags, so the sink
-  // pushes far faster than any client can take them.
+  // Deliveries are encoded once per batch shape, then copied and stamped with fresh delivery tags (and, with
+  // properties, a fresh message id and correlation id each, as real traffic has), so the sink pushes far faster
+  // than any client can take them.
   const deliver = async (channel: number, consumerTag: string) => {
     const config = deliveries()
     const body = new Uint8Array(config.bodySize).fill(0x61)
@@ -90,6 +91,15 @@ const serve = (onPublish: () => void, deliveries: () => DeliveryConfig) => (sock
       ends.push(encoder.pending)
     }
     const template = Buffer.from(encoder.take())
+    const idOffsets: Array<number> = []
+    if (config.properties.messageId !== undefined) {
+      for (let i = 0, from = 0; i < BATCH; i++) {
+        const m = template.indexOf(config.properties.messageId, from)
+        const c = template.indexOf(config.properties.correlationId!, from)
+        idOffsets.push(m + 2, c + 2)
+        from = ends[i]!
+      }
+    }
     let sent = 0
     while (sent < config.count && !socket.destroyed) {
       const n = Math.min(BATCH, config.count - sent)
@@ -98,6 +108,11 @@ const serve = (onPublish: () => void, deliveries: () => DeliveryConfig) => (sock
         const tag = sent + i + 1
         batch.writeUInt32BE(Math.floor(tag / 0x100000000), tagOffsets[i]!)
         batch.writeUInt32BE(tag >>> 0, tagOffsets[i]! + 4)
+        if (idOffsets.length > 0) {
+          const id = String(tag % 100_000_000).padStart(8, "0")
+          batch.write(id, idOffsets[2 * i]!, "latin1")
+          batch.write(id, idOffsets[2 * i + 1]!, "latin1")
+        }
       }
       sent += n
       if (!socket.write(batch)) await new Promise((resolve) => socket.once("drain", resolve))

@@ -7,7 +7,7 @@ import type { BasicProperties } from "../Properties.js"
 import type { FieldTable } from "../Table.js"
 import * as Wire from "./wire.js"
 
-const MAX_DATE_SECONDS = 8_640_000_000_000n
+const MAX_DATE_SECONDS = 8_640_000_000_000
 
 const invalid = (field: string, detail: string) => new AmqpError({ reason: "InvalidValue", field, detail })
 
@@ -186,9 +186,10 @@ export const decode = (r: Wire.Reader): BasicProperties => {
   if (flags & 0x0080) p.messageId = field(r, "messageId")
   if (flags & 0x0040) {
     r.field = "timestamp"
-    const seconds = Wire.u64(r)
+    // Two 32-bit halves: no bigint on the delivery path.
+    const seconds = Wire.u32(r) * 0x100000000 + Wire.u32(r)
     if (seconds > MAX_DATE_SECONDS) Wire.fail(r, "Malformed", `timestamp ${seconds} s is beyond the range of a Date`)
-    p.timestamp = new Date(Number(seconds) * 1000)
+    p.timestamp = new Date(seconds * 1000)
   }
   if (flags & 0x0020) p.type = field(r, "type")
   if (flags & 0x0010) p.userId = field(r, "userId")

@@ -38,30 +38,72 @@ export const write = (buf: Uint8Array, offset: number, s: string, length: number
 /** Encodes a string to fresh bytes. */
 export const encode = (s: string): Uint8Array => encoder.encode(s)
 
+const units: Array<number> = []
+
 const decoder = new TextDecoder("utf-8")
 
 /** Decodes UTF-8, replacing invalid sequences with U+FFFD (for convenience views, never for the wire codec). */
 export const decodeLossy = (bytes: Uint8Array): string => decoder.decode(bytes)
 
-const units: Array<number> = []
+const fromCharCode = String.fromCharCode
+
+/** ASCII `buf[start, end)` as a string: one native call, no intermediate strings for short names. */
+const ascii = (b: Uint8Array, s: number, end: number): string => {
+  switch (end - s) {
+    case 0:
+      return ""
+    case 1:
+      return fromCharCode(b[s]!)
+    case 2:
+      return fromCharCode(b[s]!, b[s + 1]!)
+    case 3:
+      return fromCharCode(b[s]!, b[s + 1]!, b[s + 2]!)
+    case 4:
+      return fromCharCode(b[s]!, b[s + 1]!, b[s + 2]!, b[s + 3]!)
+    case 5:
+      return fromCharCode(b[s]!, b[s + 1]!, b[s + 2]!, b[s + 3]!, b[s + 4]!)
+    case 6:
+      return fromCharCode(b[s]!, b[s + 1]!, b[s + 2]!, b[s + 3]!, b[s + 4]!, b[s + 5]!)
+    case 7:
+      return fromCharCode(b[s]!, b[s + 1]!, b[s + 2]!, b[s + 3]!, b[s + 4]!, b[s + 5]!, b[s + 6]!)
+    case 8:
+      return fromCharCode(b[s]!, b[s + 1]!, b[s + 2]!, b[s + 3]!, b[s + 4]!, b[s + 5]!, b[s + 6]!, b[s + 7]!)
+    default:
+      return end - s <= 1024
+        ? fromCharCode.apply(null, b.subarray(s, end) as unknown as Array<number>)
+        : decoder.decode(b.subarray(s, end))
+  }
+}
+
+// Names, routing keys, consumer tags and MIME types repeat from message to message: a small direct-mapped cache
+// of recent short ASCII strings, checked against the bytes, saves allocating the same string again.
+const SLOTS = 512
+const recent: Array<string> = new Array(SLOTS).fill("")
 
 /** Strictly decodes `buf[start, end)`; `undefined` when the bytes are not valid UTF-8. */
 export const read = (buf: Uint8Array, start: number, end: number): string | undefined => {
-  let ascii = true
-  for (let i = start; i < end; i++) {
-    if (buf[i]! >= 0x80) {
-      ascii = false
-      break
-    }
+  const n = end - start
+  let h = n
+  let i = start
+  for (; i < end; i++) {
+    const c = buf[i]!
+    if (c >= 0x80) return readSlow(buf, start, end)
+    h = (h * 31 + c) & 0xfffff
   }
-  if (ascii) {
-    if (end - start < 64) {
-      let s = ""
-      for (let i = start; i < end; i++) s += String.fromCharCode(buf[i]!)
-      return s
-    }
-    return String.fromCharCode.apply(null, buf.subarray(start, end) as unknown as Array<number>)
+  if (n > 48) return ascii(buf, start, end)
+  const slot = (h ^ (h >>> 9)) & (SLOTS - 1)
+  const hit = recent[slot]!
+  if (hit.length === n) {
+    let k = 0
+    while (k < n && hit.charCodeAt(k) === buf[start + k]) k++
+    if (k === n) return hit
   }
+  const s = ascii(buf, start, end)
+  recent[slot] = s
+  return s
+}
+
+const readSlow = (buf: Uint8Array, start: number, end: number): string | undefined => {
   units.length = 0
   let i = start
   while (i < end) {
