@@ -297,51 +297,55 @@ export class SocketTransport {
   }
 
   private writeAll(chunks: ReadonlyArray<Uint8Array>): Effect.Effect<void, TransportError> {
-    return Effect.async<void, TransportError>((resume) => {
+    return Effect.suspend(() => {
       const blocked = this.writeBlocked()
-      if (blocked !== undefined) return resume(Effect.fail(blocked))
-      if (!this.socket.writableNeedDrain) return this.writeNow(chunks, resume)
-      const waiter = () => {
-        const blocked = this.writeBlocked()
-        if (blocked !== undefined) resume(Effect.fail(blocked))
-        else if (this.socket.writableNeedDrain) this.drainWaiters.push(waiter)
-        else this.writeNow(chunks, resume)
-      }
-      this.drainWaiters.push(waiter)
-      return Effect.sync(() => {
-        const index = this.drainWaiters.indexOf(waiter)
-        if (index >= 0) this.drainWaiters.splice(index, 1)
-      })
+      if (blocked !== undefined) return Effect.fail(blocked)
+      if (!this.socket.writableNeedDrain) return this.writeNow(chunks)
+      return this.awaitDrain.pipe(Effect.zipRight(Effect.suspend(() => this.writeAll(chunks))))
     })
   }
+
+  private readonly awaitDrain: Effect.Effect<void> = Effect.async<void>((resume) => {
+    const waiter = () => resume(Effect.void)
+    this.drainWaiters.push(waiter)
+    return Effect.sync(() => {
+      const index = this.drainWaiters.indexOf(waiter)
+      if (index >= 0) this.drainWaiters.splice(index, 1)
+    })
+  })
 
   private writeBlocked(): TransportError | undefined {
     if (this.state === "open" && !this.writeEnded && !this.socket.destroyed) return undefined
     return this.closedError()
   }
 
-  private writeNow(chunks: ReadonlyArray<Uint8Array>, resume: Resume<void>): void {
-    const done = (error: Error | null | undefined) => {
-      if (error === null || error === undefined) return resume(Effect.void)
-      const code = (error as { readonly code?: unknown }).code
-      resume(
-        Effect.fail(
-          this.failure ?? (code === "ERR_STREAM_DESTROYED" ? this.closedError() : fromNodeError("Write", error, this.addressText))
-        )
-      )
-    }
+  /**
+   * Hands the chunks to Node. When the kernel took them all at once (Node's buffer is empty again) the write is
+   * complete right away; otherwise it completes on Node's write callback.
+   */
+  private writeNow(chunks: ReadonlyArray<Uint8Array>): Effect.Effect<void, TransportError> {
     const socket = this.socket
     const last = chunks.length - 1
-    if (last < 0) return resume(Effect.void)
+    if (last < 0) return Effect.void
+    const request = new WriteRequest(this)
     if (last === 0) {
-      socket.write(chunks[0]!, done)
-      return
+      socket.write(chunks[0]!, request.callback)
+    } else {
+      // Corked writes leave as one writev.
+      socket.cork()
+      for (let i = 0; i < last; i++) socket.write(chunks[i]!)
+      socket.write(chunks[last]!, request.callback)
+      socket.uncork()
     }
-    // Corked writes leave as one writev.
-    socket.cork()
-    for (let i = 0; i < last; i++) socket.write(chunks[i]!)
-    socket.write(chunks[last]!, done)
-    socket.uncork()
+    if (socket.writableLength === 0 && !socket.destroyed) return Effect.void
+    return request.await
+  }
+
+  /** @internal */
+  writeError(error: Error): TransportError {
+    const code = (error as { readonly code?: unknown }).code
+    return this.failure ??
+      (code === "ERR_STREAM_DESTROYED" ? this.closedError() : fromNodeError("Write", error, this.addressText))
   }
 
   private shutdownWrite(): Effect.Effect<void, TransportError> {
@@ -416,4 +420,24 @@ export class SocketTransport {
       tls: this.socket instanceof Tls.TLSSocket ? tlsInfo(this.socket, undefined) : undefined
     }
   }
+}
+
+/** One write waiting for Node's callback, which may come before or after someone waits for it. */
+class WriteRequest {
+  private result: Effect.Effect<void, TransportError> | undefined
+  private resume: Resume<void> | undefined
+
+  constructor(private readonly owner: SocketTransport) {}
+
+  readonly callback = (error: Error | null | undefined): void => {
+    const result = error === null || error === undefined ? Effect.void : Effect.fail(this.owner.writeError(error))
+    const resume = this.resume
+    if (resume === undefined) this.result = result
+    else resume(result)
+  }
+
+  readonly await: Effect.Effect<void, TransportError> = Effect.async<void, TransportError>((resume) => {
+    if (this.result !== undefined) return resume(this.result)
+    this.resume = resume
+  })
 }
