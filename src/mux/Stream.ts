@@ -106,32 +106,34 @@ const concat = (chunks: ReadonlyArray<Uint8Array>, size: number): Uint8Array => 
 export const fromCore = (core: StreamCore): MuxStream => {
   const readUpTo = (max: number) => core.read(max)
   const read = core.read(Number.POSITIVE_INFINITY)
-  const readExactly = (n: number): Effect.Effect<Uint8Array, MuxError> => {
-    const parts: Array<Uint8Array> = []
-    const loop = (got: number): Effect.Effect<Uint8Array, MuxError> =>
-      got >= n
-        ? Effect.succeed(concat(parts, n))
-        : Effect.flatMap(core.read(n - got), (result) => {
-          if (result === StreamEof) {
-            return Effect.fail(
-              new MuxError({
-                reason: "StreamClosed",
-                code: ErrorCode.StreamClosed,
-                streamId: core.id,
-                remote: true,
-                detail: `stream ended after ${got} of ${n} bytes`
-              })
-            )
-          }
-          let size = got
-          for (const chunk of result) {
-            parts.push(chunk)
-            size += chunk.length
-          }
-          return loop(size)
-        })
-    return Effect.suspend(() => (n === 0 ? Effect.succeed(new Uint8Array(0)) : loop(0)))
-  }
+  const readExactly = (n: number): Effect.Effect<Uint8Array, MuxError> =>
+    Effect.suspend(() => {
+      // Fresh per run: the returned effect may be repeated.
+      const parts: Array<Uint8Array> = []
+      const loop = (got: number): Effect.Effect<Uint8Array, MuxError> =>
+        got >= n
+          ? Effect.succeed(concat(parts, n))
+          : Effect.flatMap(core.read(n - got), (result) => {
+            if (result === StreamEof) {
+              return Effect.fail(
+                new MuxError({
+                  reason: "StreamClosed",
+                  code: ErrorCode.StreamClosed,
+                  streamId: core.id,
+                  remote: true,
+                  detail: `stream ended after ${got} of ${n} bytes`
+                })
+              )
+            }
+            let size = got
+            for (const chunk of result) {
+              parts.push(chunk)
+              size += chunk.length
+            }
+            return loop(size)
+          })
+      return loop(0)
+    })
   const readable = Stream.repeatEffectChunkOption(
     Effect.flatMap(
       Effect.mapError(read, Option.some),

@@ -71,7 +71,7 @@ export class StreamCore {
       this.buffered += payload.length
     }
     if (fin) this.finReceived = true
-    this.wakeReader()
+    if (this.buffered > 0 || fin) this.wakeReader()
     if (fin) this.maybeDetach()
   }
 
@@ -96,7 +96,7 @@ export class StreamCore {
     return Effect.suspend(() => {
       const ready = this.takeNow(max)
       if (ready !== undefined) return ready
-      return Effect.flatMap(this.waitReadable, () => this.takeNow(max) ?? Effect.dieMessage("mux stream: spurious wake-up"))
+      return Effect.flatMap(this.waitReadable, () => this.read(max))
     })
   }
 
