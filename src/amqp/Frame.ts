@@ -14,9 +14,12 @@
  *
  * @since 0.1.0
  */
+import * as Chunk from "effect/Chunk"
+import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
 import * as ParseResult from "effect/ParseResult"
 import * as Schema from "effect/Schema"
+import * as Stream from "effect/Stream"
 import { AmqpError } from "./AmqpError.js"
 import * as C from "./Constants.js"
 import * as Frames from "./internal/frames.js"
@@ -488,6 +491,36 @@ export class Parser {
     return Either.right(frames)
   }
 }
+
+/**
+ * Frames from a byte stream (for example `Transport.toStream(transport)`): one `Parser` per stream run, failing
+ * the stream with the parser's `AmqpError`.
+ *
+ * @example
+ * import { Frame } from "effect-wire/amqp"
+ * import { Transport } from "effect-wire"
+ *
+ * const frames = Transport.toStream(transport).pipe(Frame.decodeStream({ maxFrameSize: 131072 }))
+ *
+ * @since 0.1.0
+ * @category decoding
+ */
+export const decodeStream = (options?: ParserOptions) =>
+<E, R>(self: Stream.Stream<Uint8Array, E, R>): Stream.Stream<Frame, E | AmqpError, R> =>
+  Stream.suspend(() => {
+    const parser = new Parser(options)
+    return Stream.mapChunksEffect(self, (chunks) => {
+      const frames: Array<Frame> = []
+      const collect = (frame: Frame) => {
+        frames.push(frame)
+      }
+      for (const chunk of chunks) {
+        const error = parser.feed(chunk, collect)
+        if (error !== undefined) return Effect.fail(error)
+      }
+      return Effect.succeed(Chunk.unsafeFromArray(frames))
+    })
+  })
 
 /**
  * Decodes exactly one frame spanning all of `bytes`.

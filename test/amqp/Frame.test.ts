@@ -1,8 +1,11 @@
 import { assert, describe, it } from "@effect/vitest"
 import * as Arbitrary from "effect/Arbitrary"
+import * as Chunk from "effect/Chunk"
+import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
 import * as FastCheck from "effect/FastCheck"
 import * as Schema from "effect/Schema"
+import * as Stream from "effect/Stream"
 import { createRequire } from "node:module"
 import * as Path from "node:path"
 import { AMQPView } from "@cloudamqp/amqp-client/amqp-view"
@@ -11,6 +14,8 @@ import * as Frame from "../../src/amqp/Frame.js"
 import * as Methods from "../../src/amqp/Methods.js"
 import * as Properties from "../../src/amqp/Properties.js"
 import * as Table from "../../src/amqp/Table.js"
+import * as Memory from "../../src/transport/Memory.js"
+import * as Transport from "../../src/transport/Transport.js"
 import { repoRoot } from "../support/peers.js"
 
 const require = createRequire(import.meta.url)
@@ -358,5 +363,50 @@ describe("Frame", () => {
         }
       }
     }, { fastCheck: { numRuns: 500 } })
+  })
+})
+
+describe("Frame.decodeStream", () => {
+  it.effect("turns a byte stream split anywhere into frames, and fails with the parser's error", () =>
+    Effect.gen(function*() {
+      const bytes = concat([publishGolden, unhex("08 0000 00000000 ce")])
+      const chunks = [bytes.subarray(0, 5), bytes.subarray(5, 31), bytes.subarray(31)]
+      const frames = yield* Stream.fromIterable(chunks).pipe(Frame.decodeStream(), Stream.runCollect)
+      assert.deepStrictEqual(Chunk.toReadonlyArray(frames).map((f) => f._tag), ["Method", "Header", "Body", "Heartbeat"])
+      const error = yield* Stream.make(unhex("08 0000 00000000 00")).pipe(Frame.decodeStream(), Stream.runDrain, Effect.flip)
+      assert.strictEqual(error.reason, "BadFrameEnd")
+    }))
+
+  it.effect("over a memory transport", () =>
+    Effect.scoped(Effect.gen(function*() {
+      const [a, b] = yield* Memory.pair()
+      const encoder = new Frame.Encoder({ frameMax: 8192 })
+      for (let i = 0; i < 100; i++) encoder.publish({ channel: 1, routingKey: `k${i}`, body: new Uint8Array(10000) })
+      // the writer waits while the reader is behind (bounded memory), so it runs beside the reader
+      yield* Effect.fork(Effect.zipRight(a.write(encoder.take()), a.shutdownWrite))
+      const frames = yield* Transport.toStream(b).pipe(Frame.decodeStream({ maxFrameSize: 8192 }), Stream.runCollect)
+      const counts = { Method: 0, Header: 0, Body: 0, Heartbeat: 0 }
+      for (const f of frames) counts[f._tag]++
+      assert.deepStrictEqual(counts, { Method: 100, Header: 100, Body: 200, Heartbeat: 0 })
+    })))
+})
+
+describe("limits", () => {
+  it("a timestamp beyond the range of a Date is a typed error, not an Invalid Date", () => {
+    assert.strictEqual(left(Properties.decode(unhex("0040 ffffffffffffffff"))).reason, "Malformed")
+  })
+
+  it("frameMax 0 means no limit for the encoders", () => {
+    const body = new Uint8Array(300000)
+    const bytes = Either.getOrThrow(Frame.encodePublish({ channel: 1, body }, { frameMax: 0 }))
+    const frames = Either.getOrThrow(new Frame.Parser({ maxFrameSize: 400000 }).push(bytes))
+    assert.deepStrictEqual(frames.map((f) => f._tag), ["Method", "Header", "Body"])
+  })
+
+  it("the cap can change between reads (after tune-ok)", () => {
+    const parser = new Frame.Parser({ maxFrameSize: 8192 })
+    const big = Either.getOrThrow(Frame.encode(Frame.body(1, new Uint8Array(10000)), { frameMax: 0 }))
+    parser.maxFrameSize = 131072
+    assert.strictEqual(Either.getOrThrow(parser.push(big)).length, 1)
   })
 })
