@@ -26,7 +26,14 @@ import { Deque } from "./deque.js"
 export type SocketName = "frontend" | "backend" | "admin"
 
 export type Output =
-  | { readonly _tag: "Send"; readonly socket: SocketName; readonly peer: string; readonly command: Command.Command }
+  | {
+    readonly _tag: "Send"
+    readonly socket: SocketName
+    readonly peer: string
+    readonly command: Command.Command
+    /** For a REQUEST to a worker: the request, to route again if the worker is unreachable. */
+    readonly pending?: Pending | undefined
+  }
   | { readonly _tag: "Log"; readonly level: "Debug" | "Info" | "Warning"; readonly message: string }
   | { readonly _tag: "Shutdown" }
 
@@ -73,7 +80,7 @@ interface Entry {
 }
 
 /** A request on its way: waiting in a buffer, or running (then it is tracked in `jobs`). */
-interface Pending {
+export interface Pending {
   readonly client: string
   readonly request: Command.Request
   readonly queue: string
@@ -177,6 +184,28 @@ export class BrokerCore {
         this.log("Warning", `job ${job.request.msgid} on ${printable(job.worker)} passed its deadline`)
         this.retryOrGiveUp(job, job.attempt <= job.request.headers.retryCount, "timeout", now)
       }
+    }
+    return this.flush()
+  }
+
+  /**
+   * A send failed because the peer is gone (`EHOSTUNREACH`): forget the worker or scheduler, and route a
+   * REQUEST that was on its way to it again (as the reference does).
+   */
+  unreachable(output: Extract<Output, { _tag: "Send" }>, now: number): Array<Output> {
+    if (this.stopped) return this.flush()
+    if (output.socket === "backend") {
+      const worker = this.workers.get(output.peer)
+      const pending = output.pending
+      if (pending) {
+        const job = this.jobs.get(pending.request.msgid)
+        if (job && job.worker === output.peer) this.untrack(job)
+      }
+      if (worker) this.removeWorker(worker, "is unreachable", now)
+      if (pending) this.route({ ...pending, acked: true }, now, true)
+    } else if (output.socket === "frontend" && this.schedulers.has(output.peer)) {
+      this.removeScheduler(output.peer)
+      this.log("Info", `scheduler ${printable(output.peer)} is unreachable, removed`)
     }
     return this.flush()
   }
@@ -351,7 +380,7 @@ export class BrokerCore {
     const forwarded = isTracked && !request.headers.replyRequested
       ? Command.Request.make({ ...request, headers: { ...request.headers, replyRequested: true } })
       : request
-    this.send("backend", worker.id, forwarded)
+    this.out.push({ _tag: "Send", socket: "backend", peer: worker.id, command: forwarded, pending })
     if (!pending.acked) {
       this.send("frontend", pending.client, Command.Reply.make({ msgid: Command.unsafeMessageId(), body: request.msgid }))
     }
@@ -476,7 +505,8 @@ export class BrokerCore {
     this.out.push({ _tag: "Shutdown" })
   }
 
-  private status(now: number) {
+  /** The admin STATUS answer. */
+  status(now: number) {
     const inflight: Record<string, number> = {}
     for (const job of this.jobs.values()) inflight[job.queue] = (inflight[job.queue] ?? 0) + 1
     const waiting: Record<string, number> = {}
@@ -494,7 +524,8 @@ export class BrokerCore {
     }
   }
 
-  private showWorkers() {
+  /** The admin ROUTER_SHOW_WORKERS answer. */
+  showWorkers() {
     return {
       connected_workers: Object.fromEntries(
         [...this.workers.values()].map((w) => [
@@ -508,7 +539,8 @@ export class BrokerCore {
     }
   }
 
-  private showSchedulers() {
+  /** The admin ROUTER_SHOW_SCHEDULERS answer. */
+  showSchedulers() {
     return {
       connected_schedulers: Object.fromEntries([...this.schedulers].map(([id, s]) => [id, { hb: s.lastSeen / 1000 }]))
     }

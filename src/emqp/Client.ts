@@ -1,0 +1,282 @@
+/**
+ * An eMQP client on the broker's frontend: `request` a job and get its typed result, `send` jobs
+ * fire-and-forget, read results as a `Stream`, and schedule / unschedule recurring jobs.
+ *
+ * Results travel only through an effect-wire broker (the 0.3.13 router drops them): `request` then fails with
+ * `Timeout`. Refusals (`NACK`) fail with `Refused` and the broker's code, failed jobs with `JobFailed`.
+ *
+ * @since 0.1.0
+ */
+import * as Context from "effect/Context"
+import * as Deferred from "effect/Deferred"
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as Either from "effect/Either"
+import * as Metric from "effect/Metric"
+import * as Predicate from "effect/Predicate"
+import * as Queue from "effect/Queue"
+import * as Schema from "effect/Schema"
+import type * as Scope from "effect/Scope"
+import * as Stream from "effect/Stream"
+import * as Command from "./Command.js"
+import { EmqpError } from "./EmqpError.js"
+import * as Headers from "./Headers.js"
+import type * as Socket from "./Socket.js"
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export interface SendOptions {
+  /** Default: `"default"`. */
+  readonly queue?: string | undefined
+  /** Headers besides `reply-requested` (which `request` always sets). */
+  readonly headers?: Partial<Headers.Headers> | undefined
+}
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export interface RequestOptions<A, I> extends SendOptions {
+  /** Decodes the job's `value`. Default: no decoding (`unknown`). */
+  readonly schema?: Schema.Schema<A, I> | undefined
+  /** How long to wait for the result. Default: the client's `requestTimeout`. */
+  readonly timeout?: Duration.DurationInput | undefined
+}
+
+/**
+ * A recurring job: every `interval` or on a 5-field `cron` expression (exactly one of them).
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface ScheduleOptions extends SendOptions {
+  readonly payload: unknown
+  readonly interval?: Duration.DurationInput | undefined
+  readonly cron?: string | undefined
+}
+
+/**
+ * What arrives for jobs sent with `send(…, { headers: { replyRequested: true } })`.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type Outcome = Command.Result | Command.Nack
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export interface ClientService {
+  /** The client's identity on the broker. */
+  readonly identity: string
+  /** Sends a job with `reply-requested` and waits for its result's `value`. */
+  readonly request: <A = unknown, I = unknown>(
+    payload: unknown,
+    options?: RequestOptions<A, I>
+  ) => Effect.Effect<A, EmqpError>
+  /** Sends a job and returns its id once written. */
+  readonly send: (payload: unknown, options?: SendOptions) => Effect.Effect<string, EmqpError>
+  /** Results and refusals of jobs sent with `send`. */
+  readonly outcomes: Stream.Stream<Outcome>
+  /** Schedules a recurring job; returns the SCHEDULE's msgid (a `NACK no-scheduler` arrives on `outcomes`). */
+  readonly schedule: (options: ScheduleOptions) => Effect.Effect<string, EmqpError>
+  /** Removes the scheduled job with this payload from every scheduler. */
+  readonly unschedule: (payload: unknown, options?: SendOptions) => Effect.Effect<void, EmqpError>
+}
+
+/**
+ * @since 0.1.0
+ * @category tags
+ */
+export class Client extends Context.Tag("effect-wire/emqp/Client")<Client, ClientService>() {}
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export interface ClientOptions {
+  /** Default timeout of `request`. Default: 30 seconds. */
+  readonly requestTimeout?: Duration.DurationInput | undefined
+  /** Outcomes buffered for `outcomes` before new ones are dropped (and logged). Default: 1024. */
+  readonly outcomeCapacity?: number | undefined
+}
+
+/**
+ * The reference's job payload: `["run", {callable, path, args, kwargs, class_args, class_kwargs}]`, what a
+ * Python job manager runs as `path.callable(*args, **kwargs)`.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const runPayload = (options: {
+  readonly path: string
+  readonly callable: string
+  readonly args?: ReadonlyArray<unknown> | undefined
+  readonly kwargs?: Readonly<Record<string, unknown>> | undefined
+  readonly classArgs?: ReadonlyArray<unknown> | undefined
+  readonly classKwargs?: Readonly<Record<string, unknown>> | undefined
+}): unknown => [
+  "run",
+  {
+    callable: options.callable,
+    path: options.path,
+    args: options.args ?? [],
+    kwargs: options.kwargs ?? {},
+    class_args: options.classArgs ?? [],
+    class_kwargs: options.classKwargs ?? {}
+  }
+]
+
+const outcomesDropped = Metric.counter("emqp_client_outcomes_dropped", {
+  description: "results nobody read from Client.outcomes before the buffer filled"
+})
+
+const toJson = (payload: unknown, command: string): Either.Either<string, EmqpError> => {
+  const text = Either.try(() => JSON.stringify(payload) as string | undefined)
+  return Either.isRight(text) && typeof text.right === "string"
+    ? Either.right(text.right)
+    : Either.left(new EmqpError({ reason: "Malformed", command, detail: "the payload is not JSON-serialisable" }))
+}
+
+const ResultJson = Schema.parseJson(Schema.Struct({ value: Schema.Unknown, error: Schema.optional(Schema.Unknown) }))
+
+/**
+ * A client on an open DEALER connected to the broker's frontend.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const makeWith = (
+  connect: Socket.Connect,
+  options: ClientOptions = {}
+): Effect.Effect<ClientService, EmqpError, Scope.Scope> =>
+  Effect.gen(function*() {
+    const identity = Command.unsafeMessageId()
+    const socket = yield* connect(identity)
+    const pending = new Map<string, Deferred.Deferred<Outcome>>()
+    const outcomes = yield* Queue.dropping<Outcome>(options.outcomeCapacity ?? 1024)
+    yield* Effect.addFinalizer(() => Queue.shutdown(outcomes))
+    const requestTimeout = options.requestTimeout ?? Duration.seconds(30)
+
+    const deliver = (outcome: Outcome, requestId: string) => {
+      const waiter = pending.get(requestId)
+      if (waiter) return Deferred.succeed(waiter, outcome)
+      return Effect.flatMap(Queue.offer(outcomes, outcome), (accepted) =>
+        accepted ? Effect.void : Effect.zipRight(
+          Metric.increment(outcomesDropped),
+          Effect.logWarning(`dropped the outcome of ${requestId}: Client.outcomes is not read`)
+        ))
+    }
+
+    yield* socket.receive.pipe(
+      Effect.flatMap((message) => {
+        const decoded = Command.decode(message)
+        if (Either.isLeft(decoded)) return Effect.logWarning(`ignored a message: ${decoded.left.message}`)
+        const command = decoded.right
+        switch (command._tag) {
+          case "Result":
+            return deliver(command, command.requestId)
+          case "Nack":
+            return deliver(command, command.requestId)
+          default:
+            // Dispatch acks (5-frame REPLY) and anything else: nothing waits for them.
+            return Effect.void
+        }
+      }),
+      Effect.forever,
+      Effect.catchAll((error) => Effect.logError(`the client socket failed: ${error.message}`)),
+      Effect.annotateLogs({ "emqp.role": "client" }),
+      Effect.forkScoped
+    )
+
+    const write = (command: Command.Command) => socket.send(Command.encode(command))
+
+    const sendRequest = (msgid: string, payload: unknown, send: SendOptions, replyRequested: boolean) =>
+      Effect.flatMap(toJson(payload, "REQUEST"), (json) =>
+        write(Command.Request.make({
+          msgid,
+          queue: send.queue ?? "default",
+          headers: Headers.make({ ...send.headers, ...(replyRequested ? { replyRequested: true } : {}) }),
+          payload: json
+        })))
+
+    const request = <A = unknown, I = unknown>(
+      payload: unknown,
+      opts: RequestOptions<A, I> = {}
+    ): Effect.Effect<A, EmqpError> =>
+      Effect.suspend(() => {
+        const msgid = Command.unsafeMessageId()
+        return awaitResult<A, I>(msgid, payload, opts).pipe(Effect.ensuring(Effect.sync(() => pending.delete(msgid))))
+      }).pipe(
+        Effect.withSpan("emqp.client.request", { attributes: { "messaging.destination.name": opts.queue ?? "default" } })
+      )
+
+    const awaitResult = <A, I>(msgid: string, payload: unknown, opts: RequestOptions<A, I>) =>
+      Effect.gen(function*() {
+        const waiter = yield* Deferred.make<Outcome>()
+        pending.set(msgid, waiter)
+        yield* sendRequest(msgid, payload, opts, true)
+        const outcome = yield* Deferred.await(waiter).pipe(
+          Effect.timeoutFail({
+            duration: opts.timeout ?? requestTimeout,
+            onTimeout: () => new EmqpError({ reason: "Timeout", command: "REQUEST", msgid, detail: "no result" })
+          })
+        )
+        if (outcome._tag === "Nack") {
+          return yield* new EmqpError({ reason: "Refused", command: "REQUEST", msgid, code: outcome.code, detail: outcome.detail })
+        }
+        const parsed = Schema.decodeUnknownEither(ResultJson)(outcome.result)
+        if (Either.isLeft(parsed)) {
+          return yield* new EmqpError({ reason: "Malformed", command: "REPLY", msgid, detail: "the result is not {\"value\": …}" })
+        }
+        if (parsed.right.error !== undefined) {
+          const error = parsed.right.error
+          const message = Predicate.hasProperty(error, "message") ? String(error.message) : JSON.stringify(error)
+          return yield* new EmqpError({ reason: "JobFailed", command: "REQUEST", msgid, detail: message, cause: error })
+        }
+        if (!opts.schema) return parsed.right.value as A
+        const schema = opts.schema
+        return yield* Schema.decodeUnknown(schema)(parsed.right.value).pipe(
+          Effect.mapError((error) =>
+            new EmqpError({ reason: "Malformed", command: "REPLY", msgid, detail: error.message })
+          )
+        )
+      })
+
+    const scheduleCommand = (tag: "Schedule" | "Unschedule", opts: ScheduleOptions) =>
+      Effect.gen(function*() {
+        const json = yield* toJson(opts.payload, tag.toUpperCase())
+        const hasInterval = opts.interval !== undefined
+        const hasCron = opts.cron !== undefined && opts.cron !== ""
+        if (tag === "Schedule" && hasInterval === hasCron) {
+          return yield* new EmqpError({ reason: "Malformed", command: "SCHEDULE", detail: "give exactly one of interval and cron" })
+        }
+        const msgid = Command.unsafeMessageId()
+        const fields = {
+          msgid,
+          queue: opts.queue ?? "default",
+          headers: Headers.make({ ...opts.headers }),
+          interval: hasInterval ? Math.max(0, Math.round(Duration.toSeconds(Duration.decode(opts.interval!)))) : -1,
+          payload: json,
+          cron: hasCron && !hasInterval ? opts.cron! : ""
+        }
+        yield* write(tag === "Schedule" ? Command.Schedule.make(fields) : Command.Unschedule.make(fields))
+        return msgid
+      })
+
+    return Client.of({
+      identity,
+      request,
+      send: (payload, opts = {}) =>
+        Effect.suspend(() => {
+          const msgid = Command.unsafeMessageId()
+          return Effect.as(sendRequest(msgid, payload, opts, false), msgid)
+        }),
+      outcomes: Stream.fromQueue(outcomes),
+      schedule: (opts) => scheduleCommand("Schedule", opts),
+      unschedule: (payload, opts = {}) => Effect.asVoid(scheduleCommand("Unschedule", { ...opts, payload }))
+    })
+  })

@@ -1,0 +1,131 @@
+/**
+ * The message sockets eMQP runs on: ZMTP ROUTER and DEALER reduced to what the broker, workers, clients and
+ * schedulers need (`send` and `receive` of multipart messages), so each of them runs over any endpoint the ZMTP
+ * module serves (`tcp://`, `ipc://`, `memory://`) with any mechanism (NULL, PLAIN, CURVE).
+ *
+ * A ROUTER receives `[routingId, ...frames]` and sends the same shape. Sending to a peer that is not connected
+ * fails with code `EHOSTUNREACH`; sending to a peer that does not read for `sendTimeout` fails with `EAGAIN`,
+ * so one stuck peer cannot stall a broker and no message is dropped without the caller knowing. A DEALER sends
+ * and receives the frames as they are, with an explicit ASCII identity (a Python EventMQ router cannot decode
+ * libzmq's binary automatic ids).
+ *
+ * @since 0.1.0
+ */
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import type * as Scope from "effect/Scope"
+import type { Mechanism } from "../zmtp/Mechanism.js"
+import * as Zmtp from "../zmtp/Socket.js"
+import type { ZmtpError } from "../zmtp/ZmtpError.js"
+import { EmqpError } from "./EmqpError.js"
+
+/**
+ * A multipart message: its frames.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type Message = ReadonlyArray<Uint8Array>
+
+/**
+ * A connected message socket (ROUTER or DEALER).
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface MessageSocket {
+  readonly send: (message: Message) => Effect.Effect<void, EmqpError>
+  readonly receive: Effect.Effect<Message, EmqpError>
+}
+
+/**
+ * Opens a DEALER with the given identity, connected to the broker; closing the scope closes it. Workers and
+ * schedulers open a new one, with a new identity, each time they reconnect.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type Connect = (identity: string) => Effect.Effect<MessageSocket, EmqpError, Scope.Scope>
+
+/**
+ * Binds a ROUTER; closing the scope unbinds it.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type Bind = Effect.Effect<MessageSocket, EmqpError, Scope.Scope>
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export interface SocketOptions {
+  /** Default: NULL (what EventMQ 0.3.13 uses). */
+  readonly mechanism?: Mechanism | undefined
+  /** Messages queued per peer (and for receiving). Default: 1000, libzmq's. */
+  readonly highWaterMark?: number | undefined
+  /** ROUTER: how long a send may wait for a peer that does not read before it fails with `EAGAIN`. Default: 100 ms. */
+  readonly sendTimeout?: Duration.DurationInput | undefined
+  /** Largest inbound message in bytes. Default: 16 MiB. */
+  readonly maxMessageSize?: number | undefined
+}
+
+const fromZmtp = (error: ZmtpError): EmqpError =>
+  new EmqpError({
+    reason: error.reason === "Closed" ? "Closed" : "Socket",
+    code: error.reason === "HostUnreachable" ? "EHOSTUNREACH" : error.code ?? error.reason,
+    detail: error.message,
+    cause: error
+  })
+
+const common = (options: SocketOptions) => ({
+  mechanism: options.mechanism,
+  sendHighWaterMark: options.highWaterMark ?? 1000,
+  receiveHighWaterMark: options.highWaterMark ?? 1000,
+  maxMessageSize: options.maxMessageSize ?? 16 * 1024 * 1024
+})
+
+/**
+ * A ROUTER bound to `endpoint` (e.g. `tcp://127.0.0.1:47291`).
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const router = (endpoint: string, options: SocketOptions = {}): Bind =>
+  Effect.gen(function*() {
+    const socket = yield* Effect.mapError(
+      Zmtp.make({ type: "ROUTER", routerMandatory: true, routerHandover: true, ...common(options) }),
+      fromZmtp
+    )
+    yield* Effect.mapError(socket.bind(endpoint), fromZmtp)
+    const sendTimeout = options.sendTimeout ?? Duration.millis(100)
+    const result: MessageSocket = {
+      send: (message) =>
+        socket.send(message).pipe(
+          Effect.mapError(fromZmtp),
+          Effect.timeoutFail({
+            duration: sendTimeout,
+            onTimeout: () => new EmqpError({ reason: "Socket", code: "EAGAIN", detail: "the peer is not reading" })
+          })
+        ),
+      receive: Effect.mapError(socket.receive, fromZmtp)
+    }
+    return result
+  })
+
+/**
+ * A function opening DEALERs connected to `endpoint`, one per identity.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const dealer = (endpoint: string, options: SocketOptions = {}): Connect => (identity) =>
+  Effect.gen(function*() {
+    const socket = yield* Zmtp.make({ type: "DEALER", identity, ...common(options) })
+    yield* socket.connect(endpoint)
+    const result: MessageSocket = {
+      send: (message) => Effect.mapError(socket.send(message), fromZmtp),
+      receive: Effect.mapError(socket.receive, fromZmtp)
+    }
+    return result
+  }).pipe(Effect.mapError(fromZmtp))

@@ -1,0 +1,228 @@
+import { assert, describe, it } from "@effect/vitest"
+import * as Deferred from "effect/Deferred"
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as Either from "effect/Either"
+import * as Exit from "effect/Exit"
+import * as Fiber from "effect/Fiber"
+import * as Logger from "effect/Logger"
+import * as LogLevel from "effect/LogLevel"
+import * as Option from "effect/Option"
+import * as Schema from "effect/Schema"
+import * as Scope from "effect/Scope"
+import * as Stream from "effect/Stream"
+import * as Broker from "../../src/emqp/Broker.js"
+import * as Client from "../../src/emqp/Client.js"
+import * as Command from "../../src/emqp/Command.js"
+import * as Socket from "../../src/emqp/Socket.js"
+import * as Worker from "../../src/emqp/Worker.js"
+
+/** A live scoped test with the library's logs kept quiet. */
+const live = <E>(name: string, body: () => Effect.Effect<void, E, Scope.Scope>) =>
+  it.scopedLive(name, () => body().pipe(Logger.withMinimumLogLevel(LogLevel.Error)))
+
+let counter = 0
+const endpoints = () => {
+  const n = ++counter
+  return {
+    frontend: `memory://emqp-system-${n}-frontend`,
+    backend: `memory://emqp-system-${n}-backend`,
+    admin: `memory://emqp-system-${n}-admin`
+  }
+}
+
+const startBroker = (e: ReturnType<typeof endpoints>, options: Broker.BrokerOptions = {}) =>
+  Broker.makeWith({
+    frontend: Socket.router(e.frontend),
+    backend: Socket.router(e.backend),
+    admin: Socket.router(e.admin)
+  }, options)
+
+const Add = Schema.Struct({ a: Schema.Number, b: Schema.Number })
+const adder = (job: Worker.Job) =>
+  Effect.flatMap(Schema.decodeUnknown(Add)(job.payload), ({ a, b }) => Effect.succeed(a + b))
+
+/** Waits until `check` holds, polling on the live clock. */
+const eventually = <A>(what: string, effect: Effect.Effect<A>, check: (a: A) => boolean, timeout = 5_000) =>
+  Effect.gen(function*() {
+    while (true) {
+      const a = yield* effect
+      if (check(a)) return a
+      yield* Effect.sleep(Duration.millis(20))
+    }
+  }).pipe(
+    Effect.timeoutFail({ duration: Duration.millis(timeout), onTimeout: () => new Error(`timed out waiting: ${what}`) })
+  )
+
+const slots = (broker: Broker.BrokerService) =>
+  Effect.map(broker.workers, (w) =>
+    Object.values(w.connected_workers as Record<string, { available_slots: number }>)
+      .reduce((n, worker) => n + worker.available_slots, 0))
+
+describe("eMQP system over ZMTP (memory endpoints)", () => {
+  live("a client's typed request runs on a worker through the broker", () =>
+    Effect.gen(function*() {
+      const e = endpoints()
+      yield* startBroker(e)
+      yield* Worker.makeWith(Socket.dealer(e.backend), adder, { concurrency: 2 })
+      const client = yield* Client.makeWith(Socket.dealer(e.frontend))
+      const sum = yield* client.request({ a: 2, b: 40 }, { schema: Schema.Number })
+      assert.strictEqual(sum, 42)
+    }))
+
+  live("200 concurrent requests over 2 workers: every result arrives once and is right", () =>
+    Effect.gen(function*() {
+      const e = endpoints()
+      const broker = yield* startBroker(e)
+      const w1 = yield* Worker.makeWith(Socket.dealer(e.backend), adder, { concurrency: 4 })
+      const w2 = yield* Worker.makeWith(Socket.dealer(e.backend), adder, { concurrency: 4 })
+      const client = yield* Client.makeWith(Socket.dealer(e.frontend))
+      const results = yield* Effect.forEach(
+        Array.from({ length: 200 }, (_, i) => i),
+        (i) => client.request({ a: i, b: 1 }, { schema: Schema.Number }),
+        { concurrency: "unbounded" }
+      )
+      assert.deepStrictEqual(results, Array.from({ length: 200 }, (_, i) => i + 1))
+      const done = (yield* w1.completed) + (yield* w2.completed)
+      assert.strictEqual(done, 200)
+      assert.isAbove(yield* w1.completed, 0)
+      assert.isAbove(yield* w2.completed, 0)
+      const status = yield* broker.status
+      assert.deepStrictEqual(status.processed_messages_by_queue, { default: 200 })
+    }))
+
+  live("a failing job is JobFailed; retry-count runs it again", () =>
+    Effect.gen(function*() {
+      const e = endpoints()
+      yield* startBroker(e)
+      let attempts = 0
+      yield* Worker.makeWith(Socket.dealer(e.backend), () => {
+        attempts++
+        return attempts < 2 ? Effect.fail(new Error("flaky")) : Effect.succeed("ok")
+      })
+      const client = yield* Client.makeWith(Socket.dealer(e.frontend))
+      const first = yield* Effect.flip(client.request({}))
+      assert.strictEqual(first.reason, "JobFailed")
+      assert.strictEqual(first.detail, "flaky")
+      attempts = 0
+      const second = yield* client.request({}, { headers: { retryCount: 1 } })
+      assert.strictEqual(second, "ok")
+      assert.strictEqual(attempts, 2)
+    }))
+
+  live("a full queue buffer refuses with Refused queue-full, never a silent drop", () =>
+    Effect.gen(function*() {
+      const e = endpoints()
+      const broker = yield* startBroker(e, { queueCapacity: 2 })
+      const gate = yield* Deferred.make<void>()
+      yield* Worker.makeWith(Socket.dealer(e.backend), () => Effect.as(Deferred.await(gate), "done"), { concurrency: 1 })
+      const client = yield* Client.makeWith(Socket.dealer(e.frontend))
+      yield* eventually("a free slot", slots(broker), (n) => n === 1)
+      const fibers = yield* Effect.forEach(
+        Array.from({ length: 5 }),
+        () => Effect.fork(Effect.either(client.request({}))),
+        { concurrency: "unbounded" }
+      )
+      yield* Effect.sleep(Duration.millis(200))
+      yield* Deferred.succeed(gate, undefined)
+      const outcomes = yield* Effect.forEach(fibers, Fiber.join)
+      const ok = outcomes.filter(Either.isRight)
+      const refused = outcomes.filter(Either.isLeft).map((o) => [o.left.reason, o.left.code])
+      assert.strictEqual(ok.length, 3, "one running and two waiting")
+      assert.deepStrictEqual(refused, [["Refused", "queue-full"], ["Refused", "queue-full"]])
+    }))
+
+  live("a guaranteed job whose worker shuts down mid-job runs again on another worker", () =>
+    Effect.gen(function*() {
+      const e = endpoints()
+      yield* startBroker(e)
+      const started = yield* Deferred.make<void>()
+      const doomedScope = yield* Scope.make()
+      yield* Worker.makeWith(
+        Socket.dealer(e.backend),
+        () => Effect.zipRight(Deferred.succeed(started, undefined), Effect.never),
+        { concurrency: 1, drainTimeout: Duration.millis(10) }
+      ).pipe(Scope.extend(doomedScope))
+      const client = yield* Client.makeWith(Socket.dealer(e.frontend))
+      const guaranteed = yield* Effect.fork(client.request({ a: 1, b: 2 }, { headers: { guarantee: true }, schema: Schema.Number }))
+      yield* Deferred.await(started)
+      const plain = yield* Effect.fork(client.request({ a: 1, b: 2 }))
+      yield* Effect.sleep(Duration.millis(50))
+      yield* Scope.close(doomedScope, Exit.void)
+      yield* Worker.makeWith(Socket.dealer(e.backend), adder, { concurrency: 1 })
+      assert.strictEqual(yield* Fiber.join(guaranteed), 3)
+      // The plain request was waiting in the buffer, not lost: it runs too.
+      assert.strictEqual(yield* Fiber.join(plain), 3)
+    }))
+
+  live("a job lost with its worker is Refused worker-lost when it was not guaranteed", () =>
+    Effect.gen(function*() {
+      const e = endpoints()
+      yield* startBroker(e)
+      const started = yield* Deferred.make<void>()
+      const doomedScope = yield* Scope.make()
+      yield* Worker.makeWith(
+        Socket.dealer(e.backend),
+        () => Effect.zipRight(Deferred.succeed(started, undefined), Effect.never),
+        { concurrency: 1, drainTimeout: Duration.millis(10) }
+      ).pipe(Scope.extend(doomedScope))
+      const client = yield* Client.makeWith(Socket.dealer(e.frontend))
+      const lost = yield* Effect.fork(Effect.flip(client.request({})))
+      yield* Deferred.await(started)
+      yield* Scope.close(doomedScope, Exit.void)
+      const error = yield* Fiber.join(lost)
+      assert.deepStrictEqual([error.reason, error.code], ["Refused", "worker-lost"])
+    }))
+
+  live("fire-and-forget sends with reply-requested deliver outcomes on the stream", () =>
+    Effect.gen(function*() {
+      const e = endpoints()
+      yield* startBroker(e)
+      yield* Worker.makeWith(Socket.dealer(e.backend), adder)
+      const client = yield* Client.makeWith(Socket.dealer(e.frontend))
+      const ids = yield* Effect.forEach([1, 2, 3], (a) => client.send({ a, b: 10 }, { headers: { replyRequested: true } }))
+      const outcomes = yield* client.outcomes.pipe(Stream.take(3), Stream.runCollect)
+      const byId = new Map([...outcomes].map((o) => [o.requestId, o._tag === "Result" ? JSON.parse(o.result).value : o.code]))
+      assert.deepStrictEqual(ids.map((id) => byId.get(id)), [11, 12, 13])
+    }))
+
+  live("a worker reconnects with a new identity after the broker restarts", () =>
+    Effect.gen(function*() {
+      const e = endpoints()
+      const brokerScope = yield* Scope.make()
+      yield* startBroker(e).pipe(Scope.extend(brokerScope))
+      const worker = yield* Worker.makeWith(Socket.dealer(e.backend), adder, {
+        reconnectDelay: Duration.millis(50),
+        ackTimeout: Duration.millis(500)
+      })
+      const first = yield* eventually("first connection", worker.identity, Option.isSome)
+      yield* Scope.close(brokerScope, Exit.void) // says KBYE to the worker
+      yield* startBroker(e)
+      const second = yield* eventually(
+        "reconnected",
+        worker.identity,
+        (id) => Option.isSome(id) && Option.isSome(first) && id.value !== first.value
+      )
+      assert.isTrue(Option.isSome(second))
+      const client = yield* Client.makeWith(Socket.dealer(e.frontend))
+      assert.strictEqual(yield* client.request({ a: 1, b: 1 }, { timeout: Duration.seconds(5) }), 2)
+    }))
+
+  live("admin STATUS and DISCONNECT over the admin socket", () =>
+    Effect.gen(function*() {
+      const e = endpoints()
+      const broker = yield* startBroker(e)
+      yield* Worker.makeWith(Socket.dealer(e.backend), adder)
+      const admin = yield* Socket.dealer(e.admin)("admin-cli")
+      yield* Effect.sleep(Duration.millis(100))
+      yield* admin.send(Command.encode(Command.ShowWorkers.make({ msgid: "admin:1" })))
+      const reply = Command.decode(yield* admin.receive)
+      assert.isTrue(Either.isRight(reply) && reply.right._tag === "Reply")
+      const body = JSON.parse((reply as Either.Right<never, Command.Reply>).right.body)
+      assert.strictEqual(Object.keys(body.connected_workers).length, 1)
+      yield* admin.send(Command.encode(Command.Disconnect.make({ msgid: "admin:2" })))
+      const ack = Command.decode(yield* admin.receive)
+      assert.isTrue(Either.isRight(ack) && ack.right._tag === "Ack" && ack.right.acked === "admin:2")
+      yield* broker.awaitShutdown
+    }))
+})
