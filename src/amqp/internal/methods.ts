@@ -57,7 +57,7 @@ const defaultValue = (type: Spec.ArgType, value: number | string | boolean | und
   }
 }
 
-const compile = (definition: Spec.MethodDefinition): Compiled => {
+export const compile = (definition: Spec.MethodDefinition): Compiled => {
   let fixedSize = 4
   let bitRun = 0
   for (const [, type] of definition.args) {
@@ -108,6 +108,16 @@ export const decode = (r: Wire.Reader): AnyMethod | undefined => {
     Wire.annotate(r, { classId, methodId })
     return undefined
   }
+  const out = decodeArgs(r, c)
+  if (r.error !== undefined) {
+    Wire.annotate(r, { classId, methodId })
+    return undefined
+  }
+  return out
+}
+
+/** Decodes the arguments of method `c` from `r.pos` to `r.end` (all of it). Errors land in `r`. */
+export const decodeArgs = (r: Wire.Reader, c: Compiled): AnyMethod => {
   const out: Record<string, unknown> = { _tag: c.tag }
   const { names, types, fields } = c
   let bits = 0
@@ -152,10 +162,6 @@ export const decode = (r: Wire.Reader): AnyMethod | undefined => {
   r.field = undefined
   if (r.error === undefined && r.pos !== r.end) {
     Wire.fail(r, "Malformed", `${r.end - r.pos} bytes after the arguments of ${c.definition.name}`)
-  }
-  if (r.error !== undefined) {
-    Wire.annotate(r, { classId, methodId })
-    return undefined
   }
   return out as AnyMethod
 }
