@@ -572,8 +572,8 @@ export const Frame: Schema.Schema<Frame> = Schema.Union(
 ).annotations({ identifier: "Frame" })
 
 /**
- * A frame from its bytes (exactly one frame, no `frame_max` beyond 2³² on either side), with the parser's and
- * the encoder's code.
+ * A frame from its bytes (exactly one frame, with no `frame_max` limit), running the parser's and the encoder's
+ * own code.
  *
  * @since 0.1.0
  * @category schemas
