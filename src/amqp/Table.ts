@@ -438,7 +438,10 @@ export const decode = (bytes: Uint8Array): Either.Either<FieldTable, AmqpError> 
  */
 export const ShortString: Schema.Schema<string> = Schema.String.pipe(
   Schema.filter((s) => Utf8.byteLength(s) <= 255, { message: () => "a short string holds at most 255 bytes of UTF-8" }),
-  Schema.annotations({ identifier: "ShortString", arbitrary: () => (fc) => fc.string({ maxLength: 40 }) })
+  Schema.annotations({
+    identifier: "ShortString",
+    arbitrary: () => (fc) => fc.oneof(fc.string({ maxLength: 40 }), fc.fullUnicodeString({ maxLength: 60 }))
+  })
 )
 
 const int = (identifier: string, min: number, max: number): Schema.Schema<number> =>
