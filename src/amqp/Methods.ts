@@ -203,6 +203,9 @@ const schemaOf = (c: Codec.Compiled) =>
     Object.fromEntries(c.definition.args.map(([name, type]) => [name, argSchemas[type] as Schema.Schema.Any]))
   ).annotations({ identifier: c.tag })
 
+// The Schemas are built at runtime from the same table the types are derived from, so TypeScript cannot follow
+// the construction; the casts below state what the table guarantees.
+
 /**
  * One Schema per method, by tag (validation and Arbitrary generation of that method).
  *
