@@ -33,7 +33,10 @@ import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import * as Predicate from "effect/Predicate"
 import type * as Scope from "effect/Scope"
+import * as Server from "../transport/Server.js"
+import * as Tcp from "../transport/Tcp.js"
 import * as Transport from "../transport/Transport.js"
+import type { TransportError } from "../transport/TransportError.js"
 import type * as Frame from "./Frame.js"
 import * as internal from "./internal/session.js"
 import type { StreamCore } from "./internal/stream.js"
@@ -284,3 +287,49 @@ export const config: Config.Config<Options> = Config.all({
     closeTimeout: Option.getOrUndefined(closeTimeout)
   }))
 )
+
+/**
+ * Connects over TCP and runs a client session on the connection; both close with the scope.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const connect = (
+  options: Tcp.ConnectOptions & { readonly session?: Omit<Options, "role"> | undefined }
+): Effect.Effect<Session, TransportError, Scope.Scope> =>
+  Effect.flatMap(Tcp.connect({ noDelay: true, ...options }), (transport) =>
+    make(transport, { ...options.session, role: "client" }))
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export interface ServeOptions<E, R> {
+  readonly listen: Server.ListenOptions
+  /** Serves one session; the session ends (GOAWAY, close) when it returns. */
+  readonly handler: (session: Session) => Effect.Effect<void, E, R>
+  readonly session?: Omit<Options, "role"> | undefined
+  readonly maxConnections?: number | undefined
+  readonly idleTimeout?: Duration.DurationInput | undefined
+  readonly shutdownTimeout?: Duration.DurationInput | undefined
+}
+
+/**
+ * A transport server that runs one server session per connection.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const serve = <E, R>(
+  options: ServeOptions<E, R>
+): Effect.Effect<Server.Server, TransportError, Scope.Scope | Exclude<R, Scope.Scope>> =>
+  Server.make({
+    listen: options.listen,
+    maxConnections: options.maxConnections,
+    idleTimeout: options.idleTimeout,
+    shutdownTimeout: options.shutdownTimeout,
+    handler: (transport) =>
+      Effect.scoped(
+        Effect.flatMap(make(transport, { ...options.session, role: "server" }), options.handler)
+      )
+  })

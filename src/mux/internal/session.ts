@@ -247,8 +247,10 @@ export class SessionCore implements Host {
         return
       }
       case "GoAway": {
-        const debug = frame.debug.slice()
-        const goAway: Frame.GoAway = { ...frame, debug }
+        // The first GOAWAY says why; a later one (Go's Close() after GoAway()) only narrows `last`.
+        const goAway: Frame.GoAway = this.remoteGoAway === undefined
+          ? { ...frame, debug: frame.debug.slice() }
+          : { ...this.remoteGoAway, lastStreamId: Math.min(this.remoteGoAway.lastStreamId, frame.lastStreamId) }
         this.remoteGoAway = goAway
         const error = this.goneAwayError(goAway)
         for (const stream of [...this.streams.values()]) {
