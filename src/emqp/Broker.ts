@@ -10,11 +10,14 @@
  * @since 0.1.0
  */
 import * as Clock from "effect/Clock"
+import * as Config from "effect/Config"
+import type * as ConfigError from "effect/ConfigError"
 import * as Context from "effect/Context"
 import * as Deferred from "effect/Deferred"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
+import * as Layer from "effect/Layer"
 import * as Metric from "effect/Metric"
 import * as Schedule from "effect/Schedule"
 import type * as Scope from "effect/Scope"
@@ -22,7 +25,7 @@ import * as Command from "./Command.js"
 import type { EmqpError } from "./EmqpError.js"
 import { BrokerCore, defaultOptions, type Output, type SocketName } from "./internal/brokerCore.js"
 import { fromKey, toKey } from "./internal/bytes.js"
-import type * as Socket from "./Socket.js"
+import * as Socket from "./Socket.js"
 
 /**
  * @since 0.1.0
@@ -190,3 +193,74 @@ export const makeWith = (
       awaitShutdown: Deferred.await(stopped)
     })
   }).pipe(Effect.annotateLogs({ "emqp.role": "broker" }))
+
+/**
+ * The reference's addresses: frontend (clients, schedulers), backend (workers) and admin.
+ *
+ * @since 0.1.0
+ * @category constants
+ */
+export const defaultAddresses = {
+  frontend: "tcp://127.0.0.1:47291",
+  backend: "tcp://127.0.0.1:47290",
+  admin: "tcp://127.0.0.1:47293"
+} as const
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export interface BrokerAddressOptions extends BrokerOptions, Socket.SocketOptions {
+  /** Default: `tcp://127.0.0.1:47291`. */
+  readonly frontend?: string | undefined
+  /** Default: `tcp://127.0.0.1:47290`. */
+  readonly backend?: string | undefined
+  /** Default: `tcp://127.0.0.1:47293`; `false` for no admin socket. */
+  readonly admin?: string | false | undefined
+}
+
+/**
+ * A broker on ZMTP ROUTERs bound to its addresses (the reference's defaults unless given).
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const make = (options: BrokerAddressOptions = {}): Effect.Effect<BrokerService, EmqpError, Scope.Scope> =>
+  makeWith({
+    frontend: Socket.router(options.frontend ?? defaultAddresses.frontend, options),
+    backend: Socket.router(options.backend ?? defaultAddresses.backend, options),
+    admin: options.admin === false ? undefined : Socket.router(options.admin ?? defaultAddresses.admin, options)
+  }, options)
+
+/**
+ * @since 0.1.0
+ * @category layers
+ */
+export const layer = (options: BrokerAddressOptions = {}): Layer.Layer<Broker, EmqpError> =>
+  Layer.scoped(Broker, make(options))
+
+/**
+ * The broker's settings from configuration, under the reference's names: `FRONTEND_ADDR`, `BACKEND_ADDR`,
+ * `ADMINISTRATIVE_ADDR`, `HWM` (queue capacity), `HEARTBEAT_INTERVAL` and `PEER_TIMEOUT` (seconds).
+ *
+ * @since 0.1.0
+ * @category config
+ */
+export const config: Config.Config<BrokerAddressOptions> = Config.all({
+  frontend: Config.withDefault(Config.string("FRONTEND_ADDR"), defaultAddresses.frontend),
+  backend: Config.withDefault(Config.string("BACKEND_ADDR"), defaultAddresses.backend),
+  admin: Config.withDefault(Config.string("ADMINISTRATIVE_ADDR"), defaultAddresses.admin),
+  queueCapacity: Config.withDefault(Config.integer("HWM"), 10_000),
+  heartbeatInterval: Config.map(Config.withDefault(Config.number("HEARTBEAT_INTERVAL"), 3), Duration.seconds),
+  peerTimeout: Config.map(Config.withDefault(Config.number("PEER_TIMEOUT"), 10), Duration.seconds)
+})
+
+/**
+ * A broker configured from `config` (wrap it, e.g. `Config.nested(Broker.config, "EVENTMQ")`, to read
+ * `EVENTMQ_FRONTEND_ADDR` and friends).
+ *
+ * @since 0.1.0
+ * @category layers
+ */
+export const layerConfig = (settings: Config.Config<BrokerAddressOptions> = config): Layer.Layer<Broker, EmqpError | ConfigError.ConfigError> =>
+  Layer.scoped(Broker, Effect.flatMap(settings, make))

@@ -12,6 +12,7 @@ import * as Deferred from "effect/Deferred"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
+import * as Layer from "effect/Layer"
 import * as Metric from "effect/Metric"
 import * as Predicate from "effect/Predicate"
 import * as Queue from "effect/Queue"
@@ -21,7 +22,7 @@ import * as Stream from "effect/Stream"
 import * as Command from "./Command.js"
 import { EmqpError } from "./EmqpError.js"
 import * as Headers from "./Headers.js"
-import type * as Socket from "./Socket.js"
+import * as Socket from "./Socket.js"
 
 /**
  * @since 0.1.0
@@ -280,3 +281,28 @@ export const makeWith = (
       unschedule: (payload, opts = {}) => Effect.asVoid(scheduleCommand("Unschedule", { ...opts, payload }))
     })
   })
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export interface ClientAddressOptions extends ClientOptions, Socket.SocketOptions {
+  /** The broker's frontend. Default: `tcp://127.0.0.1:47291`. */
+  readonly address?: string | undefined
+}
+
+/**
+ * A client connected over ZMTP to the broker's frontend.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const make = (options: ClientAddressOptions = {}): Effect.Effect<ClientService, EmqpError, Scope.Scope> =>
+  makeWith(Socket.dealer(options.address ?? "tcp://127.0.0.1:47291", options), options)
+
+/**
+ * @since 0.1.0
+ * @category layers
+ */
+export const layer = (options: ClientAddressOptions = {}): Layer.Layer<Client, EmqpError> =>
+  Layer.scoped(Client, make(options))

@@ -18,6 +18,7 @@ import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
 import * as FiberMap from "effect/FiberMap"
+import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import * as Schema from "effect/Schema"
 import type * as Scope from "effect/Scope"
@@ -25,7 +26,7 @@ import * as Command from "./Command.js"
 import * as Headers from "./Headers.js"
 import * as PyJson from "./internal/pyjson.js"
 import * as Session from "./internal/session.js"
-import type * as Socket from "./Socket.js"
+import * as Socket from "./Socket.js"
 
 /**
  * A job the scheduler holds.
@@ -243,3 +244,28 @@ export const makeWith = (
       identity: Effect.sync(() => Option.fromNullable(current?.identity))
     })
   }).pipe(Effect.annotateLogs({ "emqp.role": "scheduler" }))
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export interface SchedulerAddressOptions extends SchedulerOptions, Socket.SocketOptions {
+  /** The broker's frontend. Default: `tcp://127.0.0.1:47291`. */
+  readonly address?: string | undefined
+}
+
+/**
+ * A scheduler connected over ZMTP to the broker's frontend.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const make = (options: SchedulerAddressOptions = {}): Effect.Effect<SchedulerService, never, Scope.Scope> =>
+  makeWith(Socket.dealer(options.address ?? "tcp://127.0.0.1:47291", options), options)
+
+/**
+ * @since 0.1.0
+ * @category layers
+ */
+export const layer = (options: SchedulerAddressOptions = {}): Layer.Layer<Scheduler> =>
+  Layer.scoped(Scheduler, make(options))

@@ -19,6 +19,7 @@ import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
 import * as Exit from "effect/Exit"
 import * as Fiber from "effect/Fiber"
+import * as Layer from "effect/Layer"
 import * as FiberSet from "effect/FiberSet"
 import * as Option from "effect/Option"
 import * as Predicate from "effect/Predicate"
@@ -27,7 +28,7 @@ import type * as Scope from "effect/Scope"
 import * as Command from "./Command.js"
 import type * as Headers from "./Headers.js"
 import * as Session from "./internal/session.js"
-import type * as Socket from "./Socket.js"
+import * as Socket from "./Socket.js"
 
 /**
  * A job as the handler sees it.
@@ -229,3 +230,33 @@ export const makeWith = <E, R>(
       completed: Effect.sync(() => completed)
     })
   }).pipe(Effect.annotateLogs({ "emqp.role": "worker" }))
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export interface WorkerAddressOptions extends WorkerOptions, Socket.SocketOptions {
+  /** The broker's backend. Default: `tcp://127.0.0.1:47290`. */
+  readonly address?: string | undefined
+}
+
+/**
+ * A worker connected over ZMTP to the broker's backend.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const make = <E, R>(
+  handler: (job: Job) => Effect.Effect<unknown, E, R>,
+  options: WorkerAddressOptions = {}
+): Effect.Effect<WorkerService, never, Scope.Scope | R> =>
+  makeWith(Socket.dealer(options.address ?? "tcp://127.0.0.1:47290", options), handler, options)
+
+/**
+ * @since 0.1.0
+ * @category layers
+ */
+export const layer = <E, R>(
+  handler: (job: Job) => Effect.Effect<unknown, E, R>,
+  options: WorkerAddressOptions = {}
+): Layer.Layer<Worker, never, Exclude<R, Scope.Scope>> => Layer.scoped(Worker, make(handler, options))
