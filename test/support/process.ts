@@ -69,18 +69,28 @@ export interface PeerProcess {
 
 const STDERR_TAIL = 60
 
-/** Fails with `onTimeout` after `duration` of real time. */
+interface Spawned {
+  readonly child: ChildProcess.ChildProcess
+  readonly stdoutLines: Readline.Interface
+  readonly stderrLines: Readline.Interface
+  readonly iterator: AsyncIterator<string>
+}
+
+/**
+ * Fails with `onTimeout` after `duration` of real time. Both sides are interruptible, so that the loser can be
+ * stopped even inside a finalizer (which runs uninterruptibly).
+ */
 const realTimeout = <A, E, E2>(
   self: Effect.Effect<A, E>,
   duration: Duration.DurationInput,
   onTimeout: () => E2
 ): Effect.Effect<A, E | E2> =>
   Effect.raceFirst(
-    self,
-    Effect.async<never, E2>((resume) => {
+    Effect.interruptible(self),
+    Effect.interruptible(Effect.async<never, E2>((resume) => {
       const timer = setTimeout(() => resume(Effect.fail(onTimeout())), Duration.toMillis(duration))
       return Effect.sync(() => clearTimeout(timer))
-    })
+    }))
   )
 
 const signalGroup = (pid: number, signal: NodeJS.Signals): void => {
@@ -106,68 +116,80 @@ export const spawnPeer = (
     const name = options.name ?? command.split("/").pop() ?? command
     const lines = yield* Mailbox.make<string>(options.lineBuffer ?? 1024)
     const exited = yield* Deferred.make<ExitStatus>()
+    const stderrClosed = yield* Deferred.make<void>()
     const stderr: Array<string> = []
     const grace = options.killGrace ?? Duration.seconds(2)
 
-    const child = yield* Effect.acquireRelease(
-      Effect.async<ChildProcess.ChildProcess, PeerProcessError>((resume) => {
-        const child = ChildProcess.spawn(command, args, {
-          cwd: options.cwd,
-          env: { ...process.env, ...options.env },
-          stdio: [options.stdin === true ? "pipe" : "ignore", "pipe", "pipe"],
-          detached: true
+    // Everything is wired inside the spawn callback, so that no exit, stdout line or stderr line can slip by.
+    const spawned = yield* Effect.async<Spawned, PeerProcessError>((resume) => {
+      const child = ChildProcess.spawn(command, args, {
+        cwd: options.cwd,
+        env: { ...process.env, ...options.env },
+        stdio: [options.stdin === true ? "pipe" : "ignore", "pipe", "pipe"],
+        detached: true
+      })
+      const onError = (error: Error) =>
+        resume(Effect.fail(new PeerProcessError({ reason: "SpawnFailed", peer: name, message: `${name}: ${error.message}` })))
+      child.once("error", onError)
+      child.once("spawn", () => {
+        child.off("error", onError)
+        child.once("exit", (code, signal) => Deferred.unsafeDone(exited, Exit.succeed({ code, signal })))
+        const stderrLines = Readline.createInterface({ input: child.stderr!, crlfDelay: Infinity })
+        stderrLines.on("line", (line) => {
+          stderr.push(line)
+          if (stderr.length > STDERR_TAIL) stderr.shift()
+          if (process.env.EFFECT_WIRE_PEER_LOG) process.stderr.write(`[${name}!] ${line}\n`)
         })
-        const onError = (error: Error) =>
-          resume(Effect.fail(new PeerProcessError({ reason: "SpawnFailed", peer: name, message: `${name}: ${error.message}` })))
-        child.once("error", onError)
-        child.once("spawn", () => {
-          child.off("error", onError)
-          resume(Effect.succeed(child))
-        })
-      }),
-      (child) =>
-        Effect.gen(function*() {
-          if (!(yield* Deferred.isDone(exited))) {
-            signalGroup(child.pid!, "SIGTERM")
-            yield* realTimeout(Deferred.await(exited), grace, () => "grace" as const).pipe(
-              Effect.catchAll(() =>
-                Effect.sync(() => signalGroup(child.pid!, "SIGKILL")).pipe(Effect.zipRight(Deferred.await(exited)))
-              )
-            )
-          }
-          // The leader may be gone while its children live on: sweep the group.
-          signalGroup(child.pid!, "SIGKILL")
-        })
-    )
+        stderrLines.once("close", () => Deferred.unsafeDone(stderrClosed, Exit.void))
+        const stdoutLines = Readline.createInterface({ input: child.stdout!, crlfDelay: Infinity })
+        // Created now so that it buffers from the first line; it pauses stdout when the test reads slowly.
+        const iterator = stdoutLines[Symbol.asyncIterator]()
+        resume(Effect.succeed({ child, stdoutLines, stderrLines, iterator }))
+      })
+    })
+    const { child, iterator, stderrLines, stdoutLines } = spawned
     const pid = child.pid!
 
-    child.once("exit", (code, signal) => {
-      Deferred.unsafeDone(exited, Exit.succeed({ code, signal }))
-    })
-
-    const stderrReader = Readline.createInterface({ input: child.stderr!, crlfDelay: Infinity })
-    stderrReader.on("line", (line) => {
-      stderr.push(line)
-      if (stderr.length > STDERR_TAIL) stderr.shift()
-      if (process.env.EFFECT_WIRE_PEER_LOG) process.stderr.write(`[${name}!] ${line}\n`)
-    })
-
-    // Pulling through the async iterator pauses the pipe while the mailbox is full.
-    yield* Stream.fromAsyncIterable(
-      Readline.createInterface({ input: child.stdout!, crlfDelay: Infinity }),
-      (error) => error
-    ).pipe(
+    const reader = yield* Stream.fromAsyncIterable({ [Symbol.asyncIterator]: () => iterator }, (error) => error).pipe(
       Stream.tap((line) =>
         process.env.EFFECT_WIRE_PEER_LOG ? Effect.sync(() => process.stderr.write(`[${name}] ${line}\n`)) : Effect.void
       ),
       Stream.runForEach((line) => lines.offer(line)),
       Effect.ignore,
       Effect.zipRight(lines.end),
-      Effect.forkScoped
+      Effect.forkDaemon
+    )
+
+    // One finalizer does it all, in order: stop the group, then close the pipes so the reader ends by itself.
+    yield* Effect.addFinalizer(() =>
+      Effect.gen(function*() {
+        if (!(yield* Deferred.isDone(exited))) {
+          signalGroup(pid, "SIGTERM")
+          yield* realTimeout(Deferred.await(exited), grace, () => "grace" as const).pipe(
+            Effect.catchAll(() => Effect.sync(() => signalGroup(pid, "SIGKILL")).pipe(Effect.zipRight(Deferred.await(exited))))
+          )
+        }
+        // The leader may be gone while its children live on (holding the pipes open): sweep the group.
+        signalGroup(pid, "SIGKILL")
+        stdoutLines.close()
+        stderrLines.close()
+        child.stdout?.destroy()
+        child.stderr?.destroy()
+        child.stdin?.destroy()
+        yield* Fiber.interrupt(reader)
+      })
     )
 
     const context = (what: string) =>
       Effect.gen(function*() {
+        // A peer whose stdout just closed is probably exiting, with its last words still in the stderr pipe.
+        if (what.startsWith("stdout closed")) {
+          yield* realTimeout(
+            Effect.zipRight(Deferred.await(exited), Deferred.await(stderrClosed)),
+            Duration.millis(500),
+            () => "late"
+          ).pipe(Effect.ignore)
+        }
         const status = yield* Deferred.poll(exited)
         const state = Option.isSome(status) ? `; ${describeExit(yield* status.value)}` : ""
         const tail = stderr.length > 0 ? `\n--- ${name} stderr (tail) ---\n${stderr.slice(-20).join("\n")}` : ""
