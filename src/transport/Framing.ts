@@ -133,17 +133,22 @@ export interface LengthPrefixedOptions {
   readonly maxFrameSize?: number | undefined
 }
 
-const readLength = (header: Uint8Array, size: 1 | 2 | 4 | 8, little: boolean): number => {
-  if (size === 1) return header[0]!
-  const view = new DataView(header.buffer, header.byteOffset, size)
+const readLength = (bytes: Uint8Array, at: number, size: 1 | 2 | 4 | 8, little: boolean): number => {
   switch (size) {
+    case 1:
+      return bytes[at]!
     case 2:
-      return view.getUint16(0, little)
+      return little ? bytes[at]! | (bytes[at + 1]! << 8) : (bytes[at]! << 8) | bytes[at + 1]!
     case 4:
-      return view.getUint32(0, little)
+      return little
+        ? bytes[at]! + bytes[at + 1]! * 0x100 + bytes[at + 2]! * 0x10000 + bytes[at + 3]! * 0x1000000
+        : bytes[at]! * 0x1000000 + bytes[at + 1]! * 0x10000 + bytes[at + 2]! * 0x100 + bytes[at + 3]!
     case 8: {
-      const value = view.getBigUint64(0, little)
-      return value > BigInt(Number.MAX_SAFE_INTEGER) ? Number.POSITIVE_INFINITY : Number(value)
+      const first = readLength(bytes, at, 4, little)
+      const second = readLength(bytes, at + 4, 4, little)
+      const [high, low] = little ? [second, first] : [first, second]
+      // Beyond 2^53 the length cannot be exact: report it as invalid.
+      return high >= 0x200000 ? Number.POSITIVE_INFINITY : high * 0x100000000 + low
     }
   }
 }
@@ -184,7 +189,7 @@ export const lengthPrefixed = (options?: LengthPrefixedOptions): Codec => {
   const maxFrameSize = options?.maxFrameSize ?? defaultMaxFrameSize
   // The largest body the prefix can express.
   const prefixLimit = (prefixSize === 8 ? Number.MAX_SAFE_INTEGER : 2 ** (8 * prefixSize) - 1) - prefixSize + adjust
-  const measure = (header: Uint8Array) => readLength(header, prefixSize, little) + adjust
+  const measure = (bytes: Uint8Array, at: number) => readLength(bytes, at, prefixSize, little) + adjust
   const prefix = (frame: Uint8Array): Either.Either<Uint8Array, FramingError> => {
     if (frame.length > maxFrameSize || frame.length > prefixLimit) {
       return Either.left(
@@ -349,8 +354,8 @@ export const headerLength = (options: HeaderLengthOptions): Framer => {
   if (!Number.isSafeInteger(headerSize) || headerSize < 1) {
     return invalidFramer(`headerSize must be a positive integer, got ${headerSize}`)
   }
-  const measure = (header: Uint8Array) => {
-    const body = bodyLength(header)
+  const measure = (bytes: Uint8Array, at: number) => {
+    const body = bodyLength(at === 0 && bytes.length === headerSize ? bytes : bytes.subarray(at, at + headerSize))
     if (typeof body !== "number") return body
     return body < 0 ? Number.NaN : headerSize + body
   }

@@ -9,8 +9,40 @@ import * as Either from "effect/Either"
 import type { Decoder } from "../Framing.js"
 import { FramingError } from "../Framing.js"
 
-/** Reads the total frame length (header included) from a complete header, or fails. */
-export type Measure = (header: Uint8Array) => number | FramingError
+/** Reads the total frame length (header included) from the complete header at `offset`, or fails. */
+export type Measure = (bytes: Uint8Array, offset: number) => number | FramingError
+
+const slabSize = 16 * 1024
+const slabThreshold = 1024
+
+/**
+ * Frames reassembled from pieces are cut from a shared slab, as Node's `Buffer` pool does: allocating a typed
+ * array per small frame costs more than decoding it. A frame keeps its slab alive while it is referenced.
+ */
+class Allocator {
+  private slab = new Uint8Array(0)
+  private offset = 0
+
+  allocate(size: number): Uint8Array {
+    if (size > slabThreshold) return new Uint8Array(size)
+    if (this.offset + size > this.slab.length) {
+      this.slab = new Uint8Array(slabSize)
+      this.offset = 0
+    }
+    const out = this.slab.subarray(this.offset, this.offset + size)
+    this.offset += size
+    return out
+  }
+}
+
+/** Copies `source[start, end)` to `target` at `at`; short runs by hand, which beats creating a view. */
+const copy = (target: Uint8Array, at: number, source: Uint8Array, start: number, end: number): void => {
+  if (end - start <= 32) {
+    for (let i = start; i < end; i++) target[at++] = source[i]!
+  } else {
+    target.set(source.subarray(start, end), at)
+  }
+}
 
 const ok = <A>(value: A): Either.Either<A, FramingError> => Either.right(value)
 const none: ReadonlyArray<Uint8Array> = []
@@ -25,6 +57,7 @@ export class LengthDecoder implements Decoder {
   private frame: Uint8Array | undefined = undefined
   private frameFill = 0
   private failed: FramingError | undefined = undefined
+  private readonly allocator = new Allocator()
 
   constructor(
     private readonly headerSize: number,
@@ -84,9 +117,9 @@ export class LengthDecoder implements Decoder {
     return error
   }
 
-  /** The delivered size of the frame announced by `header`, or the error that rejects it. */
-  private size(header: Uint8Array): number | FramingError {
-    const total = this.measure(header)
+  /** The delivered size of the frame whose header is at `offset`, or the error that rejects it. */
+  private size(bytes: Uint8Array, offset: number): number | FramingError {
+    const total = this.measure(bytes, offset)
     if (typeof total !== "number") return this.fail(total)
     if (!Number.isSafeInteger(total) || total < this.headerSize) {
       return this.fail(
@@ -110,7 +143,7 @@ export class LengthDecoder implements Decoder {
       if (this.frame === undefined) {
         if (this.headerFill === 0 && n - off >= h) {
           // The header is in this chunk: read it in place.
-          const size = this.size(chunk.subarray(off, off + h))
+          const size = this.size(chunk, off)
           if (typeof size !== "number") return size
           const total = size + this.strip
           if (n - off >= total) {
@@ -118,22 +151,22 @@ export class LengthDecoder implements Decoder {
             off += total
             continue
           }
-          const frame = new Uint8Array(size)
-          frame.set(chunk.subarray(off + this.strip, n))
+          const frame = this.allocator.allocate(size)
+          copy(frame, 0, chunk, off + this.strip, n)
           this.frame = frame
           this.frameFill = n - off - this.strip
           return undefined
         }
         const take = Math.min(h - this.headerFill, n - off)
-        this.header.set(chunk.subarray(off, off + take), this.headerFill)
+        copy(this.header, this.headerFill, chunk, off, off + take)
         this.headerFill += take
         off += take
         if (this.headerFill < h) return undefined
-        const size = this.size(this.header)
+        const size = this.size(this.header, 0)
         if (typeof size !== "number") return size
         this.headerFill = 0
-        const frame = new Uint8Array(size)
-        if (this.strip === 0) frame.set(this.header)
+        const frame = this.allocator.allocate(size)
+        if (this.strip === 0) copy(frame, 0, this.header, 0, h)
         this.frameFill = h - this.strip
         if (this.frameFill === size) {
           this.frameFill = 0
@@ -144,7 +177,7 @@ export class LengthDecoder implements Decoder {
       } else {
         const frame = this.frame
         const take = Math.min(frame.length - this.frameFill, n - off)
-        frame.set(chunk.subarray(off, off + take), this.frameFill)
+        copy(frame, this.frameFill, chunk, off, off + take)
         this.frameFill += take
         off += take
         if (this.frameFill === frame.length) {
@@ -174,14 +207,14 @@ export const indexOf = (bytes: Uint8Array, delimiter: Uint8Array, from: number):
 }
 
 /** The first `length` bytes of `chunks` in one buffer (the chunks hold at least that many). */
-const concatPrefix = (chunks: ReadonlyArray<Uint8Array>, length: number): Uint8Array => {
+const concatPrefix = (allocator: Allocator, chunks: ReadonlyArray<Uint8Array>, length: number): Uint8Array => {
   if (chunks.length === 1) return chunks[0]!.subarray(0, length)
-  const out = new Uint8Array(length)
+  const out = allocator.allocate(length)
   let offset = 0
   for (const chunk of chunks) {
     if (offset >= length) break
     const take = Math.min(chunk.length, length - offset)
-    out.set(take === chunk.length ? chunk : chunk.subarray(0, take), offset)
+    copy(out, offset, chunk, 0, take)
     offset += take
   }
   return out
@@ -192,6 +225,7 @@ export class DelimiterDecoder implements Decoder {
   private pending: Array<Uint8Array> = []
   private pendingBytes = 0
   private failed: FramingError | undefined = undefined
+  private readonly allocator = new Allocator()
 
   constructor(private readonly delimiter: Uint8Array, private readonly maxFrameSize: number) {}
 
@@ -249,7 +283,7 @@ export class DelimiterDecoder implements Decoder {
   }
 
   private takePending(length: number): Uint8Array {
-    const frame = concatPrefix(this.pending, length)
+    const frame = concatPrefix(this.allocator, this.pending, length)
     this.pending = []
     this.pendingBytes = 0
     return frame
