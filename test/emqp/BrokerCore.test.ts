@@ -140,6 +140,13 @@ describe("BrokerCore: workers and dispatch", () => {
     assert.deepStrictEqual(h.dispatchedTo(msgid), ["w"])
   })
 
+  it("with no default worker, requests for an unannounced queue wait for the first worker that announces it", () => {
+    const h = new Harness()
+    const msgid = h.request("c", "invoices")
+    h.worker("w", [{ weight: 10, name: "invoices" }], 1)
+    assert.deepStrictEqual(h.dispatchedTo(msgid), ["w"])
+  })
+
   it("messages from a worker that never INFORMed are ignored", () => {
     const h = new Harness()
     h.ready("ghost")

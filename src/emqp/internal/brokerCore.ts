@@ -40,7 +40,7 @@ export type Output =
 export interface CoreOptions {
   /** Queues of a worker whose INFORM lists none. */
   readonly defaultQueues: ReadonlyArray<Command.Queue>
-  /** Where requests for a queue no worker ever announced go (the reference: `default`). */
+  /** Where requests for a queue no worker ever announced go while it has workers (the reference: `default`). */
   readonly defaultQueueName: string
   /** Waiting requests per queue before new ones are refused. */
   readonly queueCapacity: number
@@ -332,7 +332,11 @@ export class BrokerCore {
   }
 
   private onRequest(client: string, request: Command.Request, now: number): void {
-    const queue = this.queues.has(request.queue) ? request.queue : this.options.defaultQueueName
+    // The reference sends requests for a queue no worker announced to the default queue (its job managers run
+    // anything). That only helps when a default worker exists; otherwise the request waits under its own name
+    // for the first worker that announces it.
+    const defaultServed = (this.queues.get(this.options.defaultQueueName)?.length ?? 0) > 0
+    const queue = this.queues.has(request.queue) || !defaultServed ? request.queue : this.options.defaultQueueName
     this.route({ client, request, queue, attempt: 1, acked: false, enqueuedAt: now }, now, false)
   }
 
