@@ -599,12 +599,13 @@ export class Engine {
       this.failAll(this.error)
       Deferred.unsafeDone(this.closeOk, Effect.void)
       const heartbeat = this.heartbeat
+      // The heartbeat goes last: this may be running on the heartbeat fiber itself (a heartbeat timeout).
       return Effect.all([
+        Deferred.fail(this.closed, this.error),
         this.writer.fail(this.error),
         this.gate.unblock,
-        heartbeat === undefined ? Effect.void : Fiber.interruptFork(heartbeat),
         graceful ? this.transport.close({ timeout: this.config.closeTimeout }) : this.transport.abort(),
-        Deferred.fail(this.closed, this.error)
+        heartbeat === undefined ? Effect.void : Fiber.interruptFork(heartbeat)
       ], { discard: true })
     })
   }
