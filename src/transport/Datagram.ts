@@ -261,7 +261,11 @@ export const make = (options?: DatagramOptions): Effect.Effect<DatagramSocket, T
         address: udp(rinfo.address, rinfo.port)
       })
     )
-    socket.on("error", (cause) => buffer.offerError(fromNodeError("Read", cause, bindAddress)))
+    // While a connect is under way its errors (DNS lookup, …) belong to it, not to the receivers.
+    let connectError: ((cause: Error) => void) | undefined = undefined
+    socket.on("error", (cause) =>
+      connectError !== undefined ? connectError(cause) : buffer.offerError(fromNodeError("Read", cause, bindAddress))
+    )
 
     if (options?.broadcast) yield* attempt("Listen", bindAddress, () => socket.setBroadcast(true))
     const multicast = options?.multicast
@@ -293,20 +297,25 @@ export const make = (options?: DatagramOptions): Effect.Effect<DatagramSocket, T
       whenOpen(
         Effect.async<void, TransportError>((resume) => {
           const target = format(udp(address.host, address.port))
-          const onError = (cause: Error) => resume(Effect.fail(fromNodeError("Connect", cause, target)))
+          const onError = (cause: Error) => {
+            connectError = undefined
+            resume(Effect.fail(fromNodeError("Connect", cause, target)))
+          }
           try {
             // A connected socket must be disconnected before it can connect elsewhere.
             if (remoteOf(socket) !== undefined) socket.disconnect()
-            socket.once("error", onError)
+            connectError = onError
             socket.connect(address.port, address.host, () => {
-              socket.off("error", onError)
+              if (connectError === onError) connectError = undefined
               resume(Effect.void)
             })
           } catch (cause) {
-            socket.off("error", onError)
+            connectError = undefined
             resume(Effect.fail(fromNodeError("Connect", cause, target)))
           }
-          return Effect.sync(() => socket.off("error", onError))
+          return Effect.sync(() => {
+            if (connectError === onError) connectError = undefined
+          })
         })
       )
 

@@ -7,6 +7,7 @@ import * as Stream from "effect/Stream"
 import * as TestClock from "effect/TestClock"
 import * as MemoryNetwork from "../../src/testing/MemoryNetwork.js"
 import * as Address from "../../src/transport/Address.js"
+import * as Framing from "../../src/transport/Framing.js"
 import * as Transport from "../../src/transport/Transport.js"
 
 const utf8 = (s: string) => new TextEncoder().encode(s)
@@ -194,6 +195,25 @@ describe("MemoryNetwork", () => {
       yield* client.link.heal()
       yield* client.write(utf8("ok"))
       assert.strictEqual(text(yield* server.read), "ok")
+    }))
+
+  it.scoped("a corrupted length prefix reaches a framed protocol as a typed FramingError", () =>
+    Effect.gen(function*() {
+      const { client, server } = yield* connected()
+      const codec = Framing.lengthPrefixed({ prefixSize: 2, maxFrameSize: 1024 })
+      const seen: Array<string> = []
+      const dispatcher = yield* Effect.fork(
+        Framing.dispatch(server, codec, (frame) => Effect.sync(() => seen.push(new TextDecoder().decode(frame))))
+      )
+      yield* Framing.write(client, codec, utf8("intact"))
+      yield* settle
+      // The next frame starts at stream offset 8: flip the top bit of its length.
+      yield* client.link.corrupt((byte, offset) => (offset === 8 ? byte ^ 0x80 : byte), "toServer")
+      yield* Framing.write(client, codec, utf8("damaged"))
+      const error = yield* Effect.flip(Fiber.join(dispatcher))
+      assert.strictEqual(error._tag === "FramingError" && error.reason, "FrameTooLarge")
+      assert.strictEqual(error._tag === "FramingError" && error.size, 0x8007)
+      assert.deepStrictEqual(seen, ["intact"])
     }))
 
   it.scoped("drop discards bytes silently and counts them", () =>

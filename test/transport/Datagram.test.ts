@@ -1,5 +1,7 @@
 import { assert, describe, it } from "@effect/vitest"
 import * as Chunk from "effect/Chunk"
+import * as Config from "effect/Config"
+import * as ConfigProvider from "effect/ConfigProvider"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Fiber from "effect/Fiber"
@@ -123,6 +125,23 @@ describe("Datagram", () => {
       const tooLarge = yield* Effect.flip(client.send(new Uint8Array(70_000)))
       assert.strictEqual(tooLarge.reason, "Write")
       assert.strictEqual(tooLarge.code, "EMSGSIZE")
+    }))
+
+  it.scopedLive("layerConfig reads its options from Config", () =>
+    Effect.gen(function*() {
+      const server = yield* echoServer
+      const reply = yield* Effect.gen(function*() {
+        const client = yield* Datagram.CurrentDatagramSocket
+        assert.strictEqual((yield* client.info).local.host, "127.0.0.1")
+        yield* client.send(utf8("configured"), server)
+        return yield* client.receive
+      }).pipe(
+        Effect.provide(
+          Datagram.layerConfig({ host: Config.string("UDP_HOST"), receiveBufferSize: Config.integer("UDP_BUFFER") })
+        ),
+        Effect.withConfigProvider(ConfigProvider.fromMap(new Map([["UDP_HOST", "127.0.0.1"], ["UDP_BUFFER", "8"]])))
+      )
+      assert.strictEqual(text(reply.data), "configured")
     }))
 
   it.scopedLive("binding a port in use fails with Listen / EADDRINUSE", () =>

@@ -173,6 +173,14 @@ describe("Framing", () => {
       assert.isTrue(Either.isLeft(again) && again.left.reason === "FrameTooLarge")
     })
 
+    it("reads both words of an 8-byte prefix in either byte order", () => {
+      const big = Framing.lengthPrefixed({ prefixSize: 8, maxFrameSize: 16 }).decoder().push(bytes(0, 0, 0, 1, 0, 0, 0, 5))
+      assert.isTrue(Either.isLeft(big) && big.left.size === 2 ** 32 + 5)
+      const little = Framing.lengthPrefixed({ prefixSize: 8, endian: "little", maxFrameSize: 16 }).decoder()
+        .push(bytes(5, 0, 0, 0, 2, 0, 0, 0))
+      assert.isTrue(Either.isLeft(little) && little.left.size === 2 * 2 ** 32 + 5)
+    })
+
     it("rejects an 8-byte prefix beyond the safe integer range", () => {
       const result = Framing.lengthPrefixed({ prefixSize: 8 }).decoder().push(bytes(255, 255, 255, 255, 255, 255, 255, 255))
       assert.isTrue(Either.isLeft(result) && result.left.reason === "InvalidLength")
