@@ -14,6 +14,8 @@
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import type * as Scope from "effect/Scope"
+import * as Server from "../transport/Server.js"
+import * as Tcp from "../transport/Tcp.js"
 import type { Mechanism } from "../zmtp/Mechanism.js"
 import * as Zmtp from "../zmtp/Socket.js"
 import type { ZmtpError } from "../zmtp/ZmtpError.js"
@@ -78,6 +80,19 @@ const fromZmtp = (error: ZmtpError): EmqpError =>
     cause: error
   })
 
+const tcpEndpoint = /^tcp:\/\/(\[[^\]]+\]|[^:]+):([0-9]{1,5})$/
+
+/** `tcp://host:port` as host and port; TCP connections are opened here and handed to the ZMTP socket. */
+const tcpAddress = (endpoint: string) => {
+  const match = tcpEndpoint.exec(endpoint)
+  if (match === null) return undefined
+  const host = match[1]!.startsWith("[") ? match[1]!.slice(1, -1) : match[1]!
+  return { host: host === "*" ? "0.0.0.0" : host, port: Number(match[2]) }
+}
+
+const transportError = (endpoint: string) => (error: { readonly message: string; readonly code?: string | undefined }) =>
+  new EmqpError({ reason: "Socket", code: error.code ?? "ECONNREFUSED", detail: `${endpoint}: ${error.message}`, cause: error })
+
 const common = (options: SocketOptions) => ({
   mechanism: options.mechanism,
   sendHighWaterMark: options.highWaterMark ?? 1000,
@@ -97,7 +112,16 @@ export const router = (endpoint: string, options: SocketOptions = {}): Bind =>
       Zmtp.make({ type: "ROUTER", routerMandatory: true, routerHandover: true, ...common(options) }),
       fromZmtp
     )
-    yield* Effect.mapError(socket.bind(endpoint), fromZmtp)
+    const tcp = tcpAddress(endpoint)
+    if (tcp) {
+      yield* Server.make({
+        listen: Server.tcp(tcp),
+        // The ZMTP socket owns the connection from here; the server only keeps it until it closes.
+        handler: (transport) => Effect.zipRight(socket.attach(transport, endpoint), Effect.ignore(transport.closed))
+      }).pipe(Effect.mapError(transportError(endpoint)))
+    } else {
+      yield* Effect.mapError(socket.bind(endpoint), fromZmtp)
+    }
     const sendTimeout = options.sendTimeout ?? Duration.millis(100)
     const result: MessageSocket = {
       send: (message) =>
@@ -121,11 +145,18 @@ export const router = (endpoint: string, options: SocketOptions = {}): Bind =>
  */
 export const dealer = (endpoint: string, options: SocketOptions = {}): Connect => (identity) =>
   Effect.gen(function*() {
-    const socket = yield* Zmtp.make({ type: "DEALER", identity, ...common(options) })
-    yield* socket.connect(endpoint)
+    const socket = yield* Effect.mapError(Zmtp.make({ type: "DEALER", identity, ...common(options) }), fromZmtp)
+    const tcp = tcpAddress(endpoint)
+    if (tcp) {
+      // One connection per DEALER: workers and schedulers reconnect with a new DEALER (and identity) anyway.
+      const transport = yield* Effect.mapError(Tcp.connect(tcp), transportError(endpoint))
+      yield* socket.attach(transport, endpoint)
+    } else {
+      yield* Effect.mapError(socket.connect(endpoint), fromZmtp)
+    }
     const result: MessageSocket = {
       send: (message) => Effect.mapError(socket.send(message), fromZmtp),
       receive: Effect.mapError(socket.receive, fromZmtp)
     }
     return result
-  }).pipe(Effect.mapError(fromZmtp))
+  })
