@@ -248,6 +248,8 @@ const createServer = (listen: ListenOptions): Net.Server => {
   const requestCert = listen.requestCert ?? false
   return Tls.createServer({
     ...common,
+    // Half-open only once secure (see `accept`): a client that leaves mid-handshake must not linger half-open.
+    allowHalfOpen: false,
     ...secureContextOptions(listen),
     requestCert,
     rejectUnauthorized: requestCert && (listen.rejectUnauthorized ?? true),
@@ -343,8 +345,12 @@ export const make = <E, R>(
         reason: "MaxConnections",
         error: undefined
       }))
-    const onTlsClientError = (error: Error, socket: Tls.TLSSocket) =>
+    const onTlsClientError = (error: Error, socket: Tls.TLSSocket) => {
       publish(ServerEvent.Refused({ remote: remoteOf(listen, socket), reason: "Tls", error: fromNodeError("Tls", error) }))
+      // With a `tlsClientError` listener Node leaves the failed socket to us.
+      socket.destroy()
+      parentSocket(socket)?.destroy()
+    }
 
     const serve = (socket: Net.Socket, raw: Net.Socket, id: number) =>
       Effect.gen(function*() {
@@ -393,6 +399,7 @@ export const make = <E, R>(
       }
       // The adapter takes errors over; until then a stray one must not crash the process.
       socket.on("error", () => {})
+      socket.allowHalfOpen = true
       open++
       run(serve(socket, raw, nextId++))
     }

@@ -73,9 +73,16 @@ const clientTlsOptions = (host: string, options: ClientOptions): HalfOpenConnect
 }
 
 /** Runs the client handshake over a connected socket. */
-const handshake = (raw: Net.Socket, host: string, options: ClientOptions, address: string) =>
+const handshake = (
+  raw: Net.Socket,
+  host: string,
+  options: ClientOptions,
+  address: string,
+  track: (socket: Net.Socket) => void
+) =>
   Effect.suspend(() => {
     const socket = NodeTls.connect({ ...clientTlsOptions(host, options), socket: raw })
+    track(socket)
     return awaitReady(socket, "secureConnect", (error) => fromNodeError("Tls", error, address)).pipe(Effect.as(socket))
   })
 
@@ -104,9 +111,9 @@ export const connect = (options: ConnectOptions): Effect.Effect<Transport.Transp
     address,
     timeout: options.connectTimeout,
     open: () => Net.connect(Tcp.netOptions(options)),
-    handshake: (raw) =>
+    handshake: (raw, track) =>
       awaitReady(raw, "connect", openError(address, raw)).pipe(
-        Effect.zipRight(handshake(raw, options.host, options, address))
+        Effect.zipRight(handshake(raw, options.host, options, address, track))
       ),
     adapter: { readHighWaterMark: options.readHighWaterMark },
     resettable: true

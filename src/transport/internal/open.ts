@@ -66,7 +66,8 @@ export const openTransport = (options: {
   readonly address: string
   readonly timeout: Duration.DurationInput | undefined
   readonly open: () => Net.Socket
-  readonly handshake: (raw: Net.Socket) => Effect.Effect<Net.Socket, TransportError>
+  /** Makes the socket ready; a socket it layers on `raw` (TLS) is passed to `track` at once, for cleanup. */
+  readonly handshake: (raw: Net.Socket, track: (socket: Net.Socket) => void) => Effect.Effect<Net.Socket, TransportError>
   readonly adapter: Omit<SocketOptions, "raw">
   readonly resettable: boolean
 }): Effect.Effect<Transport.Transport, TransportError, Scope.Scope> =>
@@ -76,12 +77,12 @@ export const openTransport = (options: {
       // Errors are taken by `awaitReady` and then by the adapter; this one only keeps a stray one from crashing.
       raw.on("error", noop)
       let socket: Net.Socket = raw
+      const track = (s: Net.Socket) => {
+        socket = s
+        s.on("error", noop)
+      }
       const opened = yield* Effect.exit(restore(
-        options.handshake(raw).pipe(
-          Effect.tap((s) => {
-            socket = s
-            if (s !== raw) s.on("error", noop)
-          }),
+        options.handshake(raw, track).pipe(
           Effect.timeoutFail({
             duration: options.timeout ?? defaultConnectTimeout,
             onTimeout: () =>

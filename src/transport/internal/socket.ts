@@ -405,8 +405,9 @@ export class SocketTransport {
     this.failReader()
     const raw = this.raw
     if (reset && this.options.resettable === true && !raw.destroyed) {
+      // Under TLS the TLS socket shares the TCP handle: resetting it is enough, and destroying the TLS socket
+      // as well would close the handle twice (a crash in Node 20). The TLS socket closes with its stream.
       raw.resetAndDestroy()
-      if (raw !== this.socket) this.socket.destroy()
     } else {
       this.socket.destroy()
       if (raw !== this.socket) raw.destroy()
