@@ -100,7 +100,7 @@ setup_go() {
   for name in "${own[@]}"; do
     (cd "$GO_MODULE/cmd/$name" && go build -trimpath -o "$PEERS/bin/$name" .)
   done
-  log "go: built ${shared[*]} ${own[*]} into $PEERS/bin"
+  log "go: built $(echo "${shared[@]}" "${own[@]}") into $PEERS/bin"
 }
 
 python_ok() {
