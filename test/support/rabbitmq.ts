@@ -26,8 +26,13 @@
  * - Bad credentials: `connection.close 403 ACCESS_REFUSED` ("Login was refused using authentication mechanism
  *   PLAIN"). A vhost without permission: `connection.close` **530 NOT_ALLOWED** ("access to vhost
  *   'effect-wire-denied' refused for user 'guest'") in reply to `connection.open` — not 403.
- * - max_message_size 128 MiB (134217728), consumer_timeout 30 min, memory high watermark 0.4 (setup restores
- *   it), quorum and stream queues available (feature flags enabled), no AMQP 1.0 or 4.x-only features.
+ * - `connection.start`: mechanisms `PLAIN AMQPLAIN` (no `ANONYMOUS`, which is 4.0+); server properties
+ *   product "RabbitMQ", version "3.10.8", platform "Erlang/OTP 25.2.3", cluster_name "rabbit@<hostname>";
+ *   capabilities publisher_confirms, exchange_exchange_bindings, basic.nack, consumer_cancel_notify,
+ *   connection.blocked, consumer_priorities, authentication_failure_close, per_consumer_qos, direct_reply_to.
+ * - handshake_timeout 10 s; max_message_size 128 MiB (134217728); consumer_timeout 30 min; memory high
+ *   watermark 0.4 (setup restores it); quorum and stream queues available (feature flags enabled); no AMQP 1.0
+ *   listener and none of the 4.x-only features.
  */
 import { execFile, execFileSync } from "node:child_process"
 import * as Fs from "node:fs"
