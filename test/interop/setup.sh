@@ -6,7 +6,8 @@
 #   rabbitmq  Debian's rabbitmq-server, started on loopback and configured (test/interop/rabbitmq.sh)
 #   go        every test/interop/go/cmd/* built to .peers/bin/<name>
 #   python    a venv at .peers/venv with pyzmq and the EventMQ 0.3.13 reference
-#   npm       `npm ci`, skipped when node_modules already matches package-lock.json
+#   npm       `npm ci` (or the lockfile's exact versions through `npm install` when npm ci refuses the lockfile),
+#             skipped when node_modules already matches package-lock.json
 #
 # Runs as root on a Debian 12 machine (CI) or on a developer's; the peers land in .peers/ (git-ignored), or in
 # $EFFECT_WIRE_PEERS. Each step logs its duration and a failure names its step.
