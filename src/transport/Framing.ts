@@ -63,8 +63,9 @@ export class FramingError extends Data.TaggedError("FramingError")<{
 }
 
 /**
- * An incremental frame parser. Frames returned by `push` may be views into the pushed chunks: the caller must
- * not modify a chunk after pushing it.
+ * An incremental frame parser. Frames returned by `push` are views: into the pushed chunk when the frame lies
+ * inside it, else into a buffer the decoder allocated (small frames share a 16 KiB slab). The caller must not
+ * modify a chunk after pushing it, and must use a frame's `byteOffset` when it reads its `buffer`.
  *
  * When the input turns malformed after some complete frames of the same call, `push` returns those frames and
  * the decoder is failed: `error` holds the error, and every later call fails with it. Callers that must not
@@ -517,7 +518,7 @@ export const dispatch = <E, R>(
       return frames.length === 0 ? next : Effect.zipRight(offerEach(queue, frames), next)
     })
     // A forked child is interrupted when this fiber ends, whichever way.
-    yield* Effect.fork(Mailbox.into(read, queue))
+    yield* Effect.fork(Effect.interruptible(Mailbox.into(read, queue)))
     while (true) {
       const frame = yield* queue.take.pipe(
         Effect.catchTag("NoSuchElementException", () => Effect.succeed(undefined))
