@@ -207,7 +207,9 @@ const attempt = (reason: TransportError["reason"], address: string | undefined, 
 export const make = (options?: DatagramOptions): Effect.Effect<DatagramSocket, TransportError, Scope.Scope> =>
   Effect.gen(function*() {
     const type = options?.type ?? "udp4"
-    const bindAddress = format(udp(options?.host ?? (type === "udp4" ? "0.0.0.0" : "::"), options?.port ?? 0))
+    const host = options?.host ?? (type === "udp4" ? "0.0.0.0" : "::")
+    const port = options?.port ?? 0
+    const bindAddress = format(udp(host, port))
     const buffer = new ReceiveBuffer<Message>(
       Math.max(1, options?.receiveBufferSize ?? defaultReceiveBufferSize),
       options?.overflow ?? "dropping"
@@ -248,7 +250,7 @@ export const make = (options?: DatagramOptions): Effect.Effect<DatagramSocket, T
       }
       socket.once("error", onError)
       socket.once("listening", onListening)
-      socket.bind({ port: options?.port ?? 0, address: options?.host ?? (type === "udp4" ? "0.0.0.0" : "::") })
+      socket.bind({ port, address: host })
       return Effect.sync(() => {
         socket.off("error", onError)
         socket.off("listening", onListening)
