@@ -10,6 +10,7 @@ import * as Deferred from "effect/Deferred"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
+import * as FiberId from "effect/FiberId"
 import * as FiberSet from "effect/FiberSet"
 import * as PubSub from "effect/PubSub"
 import type * as Queue from "effect/Queue"
@@ -352,28 +353,29 @@ export const make = <E, R>(
       parentSocket(socket)?.destroy()
     }
 
-    const serve = (socket: Net.Socket, raw: Net.Socket, id: number) =>
-      Effect.gen(function*() {
-        const idle = yield* Deferred.make<void>()
-        const remote = remoteOf(listen, raw)
-        const adapter = new SocketTransport(socket, {
-          raw,
-          resettable: listen._tag !== "Unix",
-          readHighWaterMark: listen.readHighWaterMark,
-          idleTimeout: options.idleTimeout,
-          onIdle: () => Deferred.unsafeDone(idle, Exit.void),
-          local: listen._tag === "Unix" ? Address.unix(listen.path) : Address.tcp(raw.localAddress ?? "", raw.localPort ?? 0),
-          remote
-        })
+    const serve = (socket: Net.Socket, raw: Net.Socket, id: number) => {
+      const idle = Deferred.unsafeMake<void>(FiberId.none)
+      const remote = remoteOf(listen, raw)
+      // Made at once, in the accept callback: its listeners take the socket's errors from the first moment.
+      const transport = new SocketTransport(socket, {
+        raw,
+        resettable: listen._tag !== "Unix",
+        readHighWaterMark: listen.readHighWaterMark,
+        idleTimeout: options.idleTimeout,
+        onIdle: () => Deferred.unsafeDone(idle, Exit.void),
+        local: listen._tag === "Unix" ? Address.unix(listen.path) : Address.tcp(raw.localAddress ?? "", raw.localPort ?? 0),
+        remote
+      }).transport
+      return Effect.gen(function*() {
         publish(ServerEvent.ConnectionOpened({ id, remote }))
-        const exit = yield* options.handler(adapter.transport).pipe(
+        const exit = yield* options.handler(transport).pipe(
           Effect.scoped,
           Effect.raceFirst(Effect.zipRight(Deferred.await(idle), Effect.interrupt)),
           Effect.exit
         )
         const idled = yield* Deferred.isDone(idle)
-        if (Exit.isSuccess(exit)) yield* adapter.transport.close({ timeout: shutdownTimeout })
-        else yield* adapter.transport.abort()
+        if (Exit.isSuccess(exit)) yield* transport.close({ timeout: shutdownTimeout })
+        else yield* transport.abort()
         publish(ServerEvent.ConnectionClosed({
           id,
           remote,
@@ -381,14 +383,17 @@ export const make = <E, R>(
           cause: Exit.isFailure(exit) && !idled ? exit.cause : undefined
         }))
       }).pipe(
+        // Shut down past the deadline (or the scope closed): the peer sees a reset.
         Effect.onInterrupt(() =>
-          Effect.sync(() =>
-            publish(ServerEvent.ConnectionClosed({ id, remote: remoteOf(listen, raw), reason: "Interrupted", cause: undefined }))
+          Effect.zipRight(
+            transport.abort(),
+            Effect.sync(() => publish(ServerEvent.ConnectionClosed({ id, remote, reason: "Interrupted", cause: undefined })))
           )
         ),
         Effect.ensuring(Effect.zipRight(destroy(socket), destroy(raw))),
         Effect.ensuring(Effect.sync(() => open--))
       )
+    }
 
     const accept = (socket: Net.Socket) => {
       const raw = socket instanceof Tls.TLSSocket ? parentSocket(socket) ?? socket : socket
@@ -397,8 +402,6 @@ export const make = <E, R>(
         socket.destroy()
         return
       }
-      // The adapter takes errors over; until then a stray one must not crash the process.
-      socket.on("error", () => {})
       socket.allowHalfOpen = true
       open++
       run(serve(socket, raw, nextId++))
