@@ -71,6 +71,8 @@ export interface BrokerService {
   readonly status: Effect.Effect<Record<string, unknown>>
   /** The admin `ROUTER_SHOW_WORKERS` answer. */
   readonly workers: Effect.Effect<Record<string, unknown>>
+  /** The admin `ROUTER_SHOW_SCHEDULERS` answer. */
+  readonly schedulers: Effect.Effect<Record<string, unknown>>
   /** Shuts down as on an admin DISCONNECT: KBYE to everyone, waiting requests refused. */
   readonly shutdown: Effect.Effect<void>
   /** Completes when the broker has shut down (admin DISCONNECT or `shutdown`). */
@@ -189,6 +191,7 @@ export const makeWith = (
     return Broker.of({
       status: Effect.map(Clock.currentTimeMillis, (now) => core.status(now)),
       workers: Effect.sync(() => core.showWorkers()),
+      schedulers: Effect.sync(() => core.showSchedulers()),
       shutdown: Effect.suspend(() => run(core.shutdown())),
       awaitShutdown: Deferred.await(stopped)
     })

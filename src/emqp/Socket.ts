@@ -13,6 +13,7 @@
  */
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
+import * as Schedule from "effect/Schedule"
 import type * as Scope from "effect/Scope"
 import * as Server from "../transport/Server.js"
 import * as Tcp from "../transport/Tcp.js"
@@ -93,6 +94,8 @@ const tcpAddress = (endpoint: string) => {
 const transportError = (endpoint: string) => (error: { readonly message: string; readonly code?: string | undefined }) =>
   new EmqpError({ reason: "Socket", code: error.code ?? "ECONNREFUSED", detail: `${endpoint}: ${error.message}`, cause: error })
 
+const connectRetry = Schedule.exponential(Duration.millis(50)).pipe(Schedule.union(Schedule.spaced(Duration.seconds(1))))
+
 const common = (options: SocketOptions) => ({
   mechanism: options.mechanism,
   sendHighWaterMark: options.highWaterMark ?? 1000,
@@ -149,7 +152,11 @@ export const dealer = (endpoint: string, options: SocketOptions = {}): Connect =
     const tcp = tcpAddress(endpoint)
     if (tcp) {
       // One connection per DEALER: workers and schedulers reconnect with a new DEALER (and identity) anyway.
-      const transport = yield* Effect.mapError(Tcp.connect(tcp), transportError(endpoint))
+      // Like libzmq's connect, keep trying while nothing listens yet (about 15 s), then fail.
+      const transport = yield* Tcp.connect(tcp).pipe(
+        Effect.retry({ schedule: connectRetry, times: 20 }),
+        Effect.mapError(transportError(endpoint))
+      )
       yield* socket.attach(transport, endpoint)
     } else {
       yield* Effect.mapError(socket.connect(endpoint), fromZmtp)
