@@ -23,6 +23,8 @@ import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
 import { dual } from "effect/Function"
 import * as Mailbox from "effect/Mailbox"
+import * as ParseResult from "effect/ParseResult"
+import * as Schema from "effect/Schema"
 import * as Stream from "effect/Stream"
 import { DelimiterDecoder, LengthDecoder } from "./internal/framing.js"
 import * as Transport from "./Transport.js"
@@ -365,6 +367,37 @@ export const headerLength = (options: HeaderLengthOptions): Framer => {
     decoder: () => new LengthDecoder(headerSize, 0, measure, maxFrameSize)
   }
 }
+
+/**
+ * The framing as a `Schema` from a complete byte buffer to its frames, for validating, decoding and encoding
+ * captured traffic with the Schema tools. It runs the same decoder and encoder as the streaming paths; input
+ * that ends inside a frame fails with the `Truncated` message.
+ *
+ * @since 0.1.0
+ * @category schemas
+ */
+export const schema = (codec: Codec): Schema.Schema<ReadonlyArray<Uint8Array>, Uint8Array> =>
+  Schema.transformOrFail(Schema.Uint8ArrayFromSelf, Schema.Array(Schema.Uint8ArrayFromSelf), {
+    strict: true,
+    decode: (bytes, _, ast) => {
+      const fail = (error: FramingError) => ParseResult.fail(new ParseResult.Type(ast, bytes, error.message))
+      const decoder = codec.decoder()
+      const frames = decoder.push(bytes)
+      if (Either.isLeft(frames)) return fail(frames.left)
+      if (decoder.error !== undefined) return fail(decoder.error)
+      const end = decoder.end()
+      return Either.isLeft(end) ? fail(end.left) : ParseResult.succeed(frames.right)
+    },
+    encode: (frames, _, ast) => {
+      const out: Array<Uint8Array> = []
+      for (const frame of frames) {
+        const encoded = codec.encodeChunks(frame)
+        if (Either.isLeft(encoded)) return ParseResult.fail(new ParseResult.Type(ast, frames, encoded.left.message))
+        for (const piece of encoded.right) out.push(piece)
+      }
+      return ParseResult.succeed(Transport.concat(out))
+    }
+  })
 
 /**
  * The decoder as a `Channel` over byte chunks, failing with `FramingError` on malformed input and with

@@ -3,6 +3,7 @@ import * as Chunk from "effect/Chunk"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
 import * as FastCheck from "effect/FastCheck"
+import * as Schema from "effect/Schema"
 import * as Stream from "effect/Stream"
 import * as Framing from "../../src/transport/Framing.js"
 import * as Transport from "../../src/transport/Transport.js"
@@ -269,6 +270,30 @@ describe("Framing", () => {
       assertFrames(decodeAll(muxado, [data]), [data])
       const bad = muxado.decoder().push(bytes(0, 0, 0, 0xf0, 0, 0, 0, 1))
       assert.isTrue(Either.isLeft(bad) && bad.left.reason === "InvalidHeader")
+    })
+  })
+
+  describe("schema", () => {
+    const FramesFromBytes = Framing.schema(Framing.lengthPrefixed({ prefixSize: 1 }))
+
+    it("decodes and encodes with the same codec", () => {
+      const frames = Schema.decodeSync(FramesFromBytes)(bytes(2, 0xaa, 0xbb, 0, 1, 0xcc))
+      assertFrames(frames, [bytes(0xaa, 0xbb), bytes(), bytes(0xcc)])
+      assert.strictEqual(hex(Schema.encodeSync(FramesFromBytes)(frames)), "02aabb0001cc")
+    })
+
+    it("fails on truncated, malformed and unencodable input", () => {
+      const truncated = Schema.decodeEither(FramesFromBytes)(bytes(3, 1))
+      assert.isTrue(Either.isLeft(truncated))
+      assert.include(Either.isLeft(truncated) ? truncated.left.message : "", "Truncated")
+      const tooLarge = Schema.encodeEither(FramesFromBytes)([new Uint8Array(300)])
+      assert.isTrue(Either.isLeft(tooLarge))
+      assert.include(Either.isLeft(tooLarge) ? tooLarge.left.message : "", "FrameTooLarge")
+    })
+
+    it.prop("round-trips any frames", [FastCheck.array(FastCheck.uint8Array({ maxLength: 255 }), { maxLength: 10 })], ([frames]) => {
+      const wire = Schema.encodeSync(FramesFromBytes)(frames)
+      assertFrames(Schema.decodeSync(FramesFromBytes)(wire), frames)
     })
   })
 
