@@ -223,6 +223,40 @@ describe("Framing", () => {
     })
   })
 
+  describe("fuzz", () => {
+    const limit = 64
+    const framers: ReadonlyArray<readonly [string, Framing.Framer, number]> = [
+      ["u8", Framing.lengthPrefixed({ prefixSize: 1, maxFrameSize: limit }), 1],
+      ["u16le incl", Framing.lengthPrefixed({ prefixSize: 2, endian: "little", includesPrefix: true, maxFrameSize: limit }), 2],
+      ["u32", Framing.lengthPrefixed({ maxFrameSize: limit }), 4],
+      ["u64", Framing.lengthPrefixed({ prefixSize: 8, maxFrameSize: limit }), 8],
+      ["crlf", Framing.delimiter("\r\n", { maxFrameSize: limit }), 1],
+      ["header", Framing.headerLength({ headerSize: 3, bodyLength: (h) => h[2]! % 3 === 0 ? new Framing.FramingError({ reason: "InvalidHeader" }) : h[1]!, maxFrameSize: limit }), 3]
+    ]
+    for (const [name, framer, slack] of framers) {
+      it.prop(
+        `${name}: random bytes never throw, never buffer past the limit, and fail only with a typed error`,
+        [FastCheck.uint8Array({ maxLength: 600 }), FastCheck.array(FastCheck.nat({ max: 600 }), { maxLength: 30 })],
+        ([data, positions]) => {
+          const decoder = framer.decoder()
+          for (const chunk of cut(data, positions)) {
+            const result = decoder.push(chunk)
+            assert.isAtMost(decoder.buffered, limit + slack)
+            if (Either.isLeft(result)) {
+              assert.strictEqual(result.left._tag, "FramingError")
+              return
+            }
+            for (const frame of result.right) assert.isAtMost(frame.length, limit)
+            if (decoder.error !== undefined) return
+          }
+          const end = decoder.end()
+          if (Either.isLeft(end)) assert.include(["Truncated"], end.left.reason)
+        },
+        { fastCheck: { numRuns: 200 } }
+      )
+    }
+  })
+
   describe("headerLength", () => {
     // AMQP 0-9-1: type (1), channel (2), payload size (4), payload, frame-end 0xCE.
     const amqp = Framing.headerLength({
