@@ -313,7 +313,8 @@ export const makeWith = (options?: MemoryNetworkOptions): Effect.Effect<MemoryNe
       const attempt = Effect.suspend(() =>
         isPartitioned(from, name)
           ? Effect.zipRight(
-            Effect.sleep(connectTimeout),
+            // acquireRelease runs this uninterruptibly: let a caller's own timeout end the wait.
+            Effect.interruptible(Effect.sleep(connectTimeout)),
             Effect.suspend(() =>
               isPartitioned(from, name)
                 ? Effect.fail(

@@ -256,6 +256,10 @@ describe("MemoryNetwork", () => {
       const again = yield* Effect.fork(network.connect("broker", { from: "third" }))
       yield* TestClock.adjust("10 seconds")
       assert.strictEqual((yield* Effect.flip(Fiber.join(again))).code, "ETIMEDOUT")
+      // A caller's shorter timeout ends the attempt early.
+      const impatient = yield* Effect.fork(Effect.timeout(network.connect("broker", { from: "third" }), "1 second"))
+      yield* TestClock.adjust("1 second")
+      assert.strictEqual((yield* Effect.flip(Fiber.join(impatient)))._tag, "TimeoutException")
       yield* network.heal()
       yield* network.connect("broker", { from: "third" })
     }))
