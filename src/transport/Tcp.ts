@@ -25,6 +25,11 @@ export interface SocketOptions {
   readonly highWaterMark?: number | undefined
   /** Bytes received and not yet read before the socket is paused (the peer then waits). Default: 256 KiB. */
   readonly readHighWaterMark?: number | undefined
+  /**
+   * Close the connection after this long without reads or writes: pending and later operations fail with reason
+   * `IdleTimeout`, and so does `closed`. Default: none.
+   */
+  readonly idleTimeout?: Duration.DurationInput | undefined
 }
 
 /**
@@ -87,7 +92,7 @@ export const connect = (options: ConnectOptions): Effect.Effect<Transport.Transp
     timeout: options.connectTimeout,
     open: () => Net.connect(netOptions(options)),
     handshake: (raw) => awaitReady(raw, "connect", openError(address, raw)).pipe(Effect.as(raw)),
-    adapter: { readHighWaterMark: options.readHighWaterMark },
+    adapter: { readHighWaterMark: options.readHighWaterMark, idleTimeout: options.idleTimeout },
     resettable: true
   })
 }

@@ -115,7 +115,7 @@ export const connect = (options: ConnectOptions): Effect.Effect<Transport.Transp
       awaitReady(raw, "connect", openError(address, raw)).pipe(
         Effect.zipRight(handshake(raw, options.host, options, address, track))
       ),
-    adapter: { readHighWaterMark: options.readHighWaterMark },
+    adapter: { readHighWaterMark: options.readHighWaterMark, idleTimeout: options.idleTimeout },
     resettable: true
   })
 }

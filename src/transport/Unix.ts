@@ -43,6 +43,7 @@ export const connect = (options: ConnectOptions): Effect.Effect<Transport.Transp
     handshake: (raw) => awaitReady(raw, "connect", openError(options.path, raw)).pipe(Effect.as(raw)),
     adapter: {
       readHighWaterMark: options.readHighWaterMark,
+      idleTimeout: options.idleTimeout,
       local: Address.unix(""),
       remote: Address.unix(options.path)
     },

@@ -317,6 +317,20 @@ describe("Tcp.connect", () => {
       assert.strictEqual(error.code, "ECONNREFUSED")
     }))
 
+  it.scopedLive("an idle timeout ends a silent connection: reads and closed fail with IdleTimeout", () =>
+    Effect.gen(function*() {
+      const server = yield* Server.make({ listen: Server.tcp({ port: 0 }), handler: () => Effect.never, shutdownTimeout: 100 })
+      const address = server.address
+      if (address._tag !== "TcpAddress") return
+      const client = yield* Tcp.connect({ host: address.host, port: address.port, idleTimeout: Duration.millis(200) })
+      const started = Date.now()
+      const error = yield* Effect.flip(client.read)
+      assert.strictEqual(error.reason, "IdleTimeout")
+      assert.isAtLeast(Date.now() - started, 150)
+      assert.strictEqual((yield* Effect.flip(client.closed)).reason, "IdleTimeout")
+      assert.strictEqual((yield* Effect.flip(client.write(bytes("x")))).reason, "IdleTimeout")
+    }))
+
   it.scopedLive("talks to a plain node:net peer", () =>
     Effect.gen(function*() {
       const server = Net.createServer({ allowHalfOpen: true }, (socket) => socket.pipe(socket))
