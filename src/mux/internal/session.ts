@@ -1,3 +1,4 @@
+import * as Clock from "effect/Clock"
 import * as Deferred from "effect/Deferred"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
@@ -380,30 +381,59 @@ export class SessionCore implements Host {
 
   // ---- the writer ---------------------------------------------------------------------------------------------
 
+  /** When the transport write in progress started (Clock millis), for the watchdog. */
+  private writeStartedAt: number | undefined
+
   readonly writeLoop: Effect.Effect<void> = Effect.suspend(() => {
     const loop: Effect.Effect<void> = Effect.flatMap(this.outbox.take, (batch) => {
       if (batch === undefined) return Effect.void
-      return this.transport.writeAll(batch).pipe(
-        Effect.timeoutFail({
-          duration: this.options.writeTimeout,
-          onTimeout: () =>
-            new MuxError({ reason: "WriteTimeout", code: ErrorCode.WriteTimeout, detail: "transport write timed out" })
+      return Clock.currentTimeMillis.pipe(
+        Effect.flatMap((now) => {
+          this.writeStartedAt = now
+          return this.transport.writeAll(batch)
         }),
         Effect.matchEffect({
           onFailure: (error) =>
             Effect.sync(() => {
-              const muxError = error._tag === "MuxError"
-                ? error
-                : new MuxError({ reason: "ConnectionLost", code: ErrorCode.ErrorUnknown, detail: error.message, cause: error })
+              this.writeStartedAt = undefined
               this.abortTransport = true
-              this.terminate(muxError, undefined, undefined)
+              this.terminate(
+                new MuxError({ reason: "ConnectionLost", code: ErrorCode.ErrorUnknown, detail: error.message, cause: error }),
+                undefined,
+                undefined
+              )
               this.outbox.clear()
             }),
-          onSuccess: () => loop
+          onSuccess: () => {
+            this.writeStartedAt = undefined
+            return loop
+          }
         })
       )
     })
     return loop
+  })
+
+  /**
+   * The connection-level write timeout, as one long-lived fiber rather than a timer per write: it wakes every
+   * quarter of the timeout and kills the session if a write has been pending for longer than the timeout.
+   */
+  readonly watchdog: Effect.Effect<void> = Effect.suspend(() => {
+    const timeout = Duration.toMillis(this.options.writeTimeout)
+    const check = Effect.flatMap(Clock.currentTimeMillis, (now) =>
+      Effect.sync(() => {
+        const started = this.writeStartedAt
+        if (started === undefined || now - started < timeout || this.abortTransport) return
+        this.abortTransport = true
+        this.terminate(
+          new MuxError({ reason: "WriteTimeout", code: ErrorCode.WriteTimeout, detail: "transport write timed out" }),
+          undefined,
+          undefined
+        )
+        this.outbox.clear()
+        // The closer aborts the transport, which fails the stuck write.
+      }))
+    return Effect.forever(Effect.zipRight(Effect.sleep(Duration.millis(Math.max(1, timeout / 4))), check))
   })
 
   // ---- the end ------------------------------------------------------------------------------------------------
@@ -466,6 +496,7 @@ export const run = (core: SessionCore): Effect.Effect<void, never, Scope.Scope> 
   Effect.gen(function*() {
     const writer = yield* Effect.forkScoped(core.writeLoop)
     yield* Effect.forkScoped(core.readLoop)
+    yield* Effect.forkScoped(core.watchdog)
     const closer = yield* Effect.forkScoped(core.closer(Effect.asVoid(writer.await)))
     yield* Effect.addFinalizer(() =>
       Effect.gen(function*() {

@@ -1,0 +1,286 @@
+/**
+ * muxado over loopback TCP: one-stream and 8-stream bulk throughput, and small request/response round trips.
+ *
+ * Every contender runs as a client in one process and a server in another, so each gets the same two
+ * processes: ours (TS client → TS server), Go muxado (Go client → Go server, both modules), and plain TCP
+ * between two Node processes as the limit.
+ *
+ * This file is also the TS server: `tsx bench/suites/mux.ts serve <mux|tcp>` prints `listening <port>`.
+ */
+import { spawn } from "node:child_process"
+import * as Net from "node:net"
+import * as Path from "node:path"
+import * as Readline from "node:readline"
+import { fileURLToPath } from "node:url"
+import * as Effect from "effect/Effect"
+import * as Session from "../../src/mux/Session.js"
+import * as MuxStream from "../../src/mux/Stream.js"
+import * as Server from "../../src/transport/Server.js"
+import { bestOf, type Row, type Suite } from "../harness.js"
+
+const here = Path.dirname(fileURLToPath(import.meta.url))
+const root = Path.resolve(here, "..", "..")
+const goBin = (lib: string) => Path.join(process.env.EFFECT_WIRE_PEERS ?? Path.join(root, ".peers"), "bin", `muxado-${lib}`)
+
+const MiB = 1024 * 1024
+const bulkBytes = Number(process.env.MUX_BENCH_MIB ?? 128) * MiB
+const chunkSize = 64 * 1024
+const rrRounds = 5_000
+const rrSize = 64
+const runs = Number(process.env.MUX_BENCH_RUNS ?? 3)
+
+// ---- the TS server side ---------------------------------------------------------------------------------------
+
+/** Sink: reads a stream to its end, answers the byte count (u64 BE). Echo: copies back. Per stream. */
+const serveStream = (stream: MuxStream.MuxStream) =>
+  Effect.gen(function*() {
+    let total = 0
+    let first: Uint8Array | undefined
+    for (;;) {
+      const result = yield* stream.read
+      if (result === MuxStream.Eof) break
+      for (const chunk of result) {
+        // A stream that starts with "E" is an echo stream; anything else is a sink.
+        if (first === undefined) first = chunk
+        if (first[0] === 0x45) yield* stream.write(chunk)
+        total += chunk.length
+      }
+    }
+    const count = new Uint8Array(8)
+    new DataView(count.buffer).setBigUint64(0, BigInt(total))
+    if (first?.[0] !== 0x45) yield* stream.write(count)
+    yield* stream.closeWrite
+  }).pipe(Effect.ignore)
+
+const serveMux = Effect.gen(function*() {
+  const server = yield* Session.serve({
+    listen: Server.tcp({ host: "127.0.0.1", port: 0 }),
+    handler: (session) =>
+      Effect.forever(Effect.flatMap(session.accept, (stream) => Effect.forkScoped(serveStream(stream)))).pipe(Effect.ignore)
+  })
+  process.stdout.write(`listening ${server.address._tag === "TcpAddress" ? server.address.port : 0}\n`)
+  return yield* Effect.never
+})
+
+const serveTcp = () =>
+  new Promise<never>(() => {
+    const server = Net.createServer({ noDelay: true, allowHalfOpen: true }, (socket) => {
+      let total = 0
+      let echo: boolean | undefined
+      socket.on("data", (chunk: Buffer) => {
+        if (echo === undefined) echo = chunk[0] === 0x45
+        total += chunk.length
+        if (echo && !socket.write(chunk)) socket.pause()
+      })
+      socket.on("drain", () => socket.resume())
+      socket.on("end", () => {
+        const count = Buffer.alloc(8)
+        count.writeBigUInt64BE(BigInt(total))
+        if (echo === true) socket.end()
+        else socket.end(count)
+      })
+    })
+    server.listen(0, "127.0.0.1", () => {
+      const address = server.address()
+      process.stdout.write(`listening ${typeof address === "object" && address !== null ? address.port : 0}\n`)
+    })
+  })
+
+// ---- process helpers ------------------------------------------------------------------------------------------
+
+interface Child {
+  readonly port: number
+  readonly lines: Array<string>
+  readonly done: Promise<void>
+  readonly kill: () => void
+}
+
+const start = (command: string, args: ReadonlyArray<string>, waitListening: boolean): Promise<Child> =>
+  new Promise((resolve, reject) => {
+    const child = spawn(command, [...args], { stdio: ["ignore", "pipe", "inherit"], cwd: root })
+    const lines: Array<string> = []
+    const done = new Promise<void>((ok) => child.on("exit", () => ok()))
+    const kill = () => {
+      if (child.exitCode === null && child.signalCode === null) child.kill("SIGKILL")
+    }
+    Readline.createInterface({ input: child.stdout! }).on("line", (line) => {
+      lines.push(line)
+      if (waitListening && line.startsWith("listening ")) {
+        resolve({ port: Number(line.slice(line.lastIndexOf(" ") + 1).split(":").pop()), lines, done, kill })
+      }
+    })
+    child.on("error", reject)
+    if (!waitListening) resolve({ port: 0, lines, done, kill })
+    else child.on("exit", (code) => reject(new Error(`${command} exited (${code}) before listening: ${lines.join(" | ")}`)))
+  })
+
+// Node itself with tsx's loader (not the tsx wrapper), so killing the child kills the server.
+const tsServer = (kind: "mux" | "tcp") =>
+  start(process.execPath, ["--import", "tsx", fileURLToPath(import.meta.url), "serve", kind], true)
+
+/** Runs a Go client to completion and returns the number after `key=` in its result line. */
+const goClient = async (lib: string, port: number, args: ReadonlyArray<string>, key: string): Promise<number> => {
+  const child = await start(goBin(lib), ["-role", "client", "-addr", `127.0.0.1:${port}`, ...args], false)
+  await child.done
+  const line = child.lines.find((l) => l.includes(`${key}=`))
+  if (line === undefined) throw new Error(`go client gave no ${key}: ${child.lines.join(" | ")}`)
+  return Number(line.split(`${key}=`)[1]!.split(" ")[0])
+}
+
+// ---- our client -----------------------------------------------------------------------------------------------
+
+const chunk = new Uint8Array(chunkSize).fill(7)
+
+const muxBulk = (port: number, streams: number) =>
+  Effect.runPromise(Effect.scoped(Effect.gen(function*() {
+    const session = yield* Session.connect({ host: "127.0.0.1", port })
+    const perStream = bulkBytes / streams
+    const startNs = process.hrtime.bigint()
+    yield* Effect.forEach(Array.from({ length: streams }), () =>
+      Effect.scoped(Effect.gen(function*() {
+        const stream = yield* session.open()
+        for (let sent = 0; sent < perStream; sent += chunkSize) yield* stream.write(chunk)
+        yield* stream.closeWrite
+        const count = yield* stream.readExactly(8)
+        const got = Number(new DataView(count.buffer, count.byteOffset, 8).getBigUint64(0))
+        if (got !== perStream) return yield* Effect.dieMessage(`sink got ${got} of ${perStream}`)
+      })), { concurrency: "unbounded", discard: true })
+    const seconds = Number(process.hrtime.bigint() - startNs) / 1e9
+    return bulkBytes / seconds / 1e6
+  })))
+
+const muxRoundTrips = (port: number) =>
+  Effect.runPromise(Effect.scoped(Effect.gen(function*() {
+    const session = yield* Session.connect({ host: "127.0.0.1", port })
+    const stream = yield* session.open()
+    const message = new Uint8Array(rrSize).fill(0x45)
+    for (let i = 0; i < rrRounds / 10; i++) {
+      yield* stream.write(message)
+      yield* stream.readExactly(rrSize)
+    }
+    const startNs = process.hrtime.bigint()
+    for (let i = 0; i < rrRounds; i++) {
+      yield* stream.write(message)
+      yield* stream.readExactly(rrSize)
+    }
+    const seconds = Number(process.hrtime.bigint() - startNs) / 1e9
+    yield* stream.closeWrite
+    return rrRounds / seconds
+  })))
+
+// ---- plain TCP client -----------------------------------------------------------------------------------------
+
+const connectTcp = (port: number) =>
+  new Promise<Net.Socket>((resolve, reject) => {
+    const socket = Net.connect({ host: "127.0.0.1", port, noDelay: true, allowHalfOpen: true }, () => resolve(socket))
+    socket.on("error", reject)
+  })
+
+const tcpBulk = async (port: number, streams: number): Promise<number> => {
+  const perStream = bulkBytes / streams
+  const buffer = Buffer.from(chunk)
+  const startNs = process.hrtime.bigint()
+  await Promise.all(Array.from({ length: streams }, async () => {
+    const socket = await connectTcp(port)
+    const counted = new Promise<void>((ok) => socket.on("end", () => ok()))
+    socket.resume()
+    for (let sent = 0; sent < perStream; sent += chunkSize) {
+      if (!socket.write(buffer)) await new Promise((ok) => socket.once("drain", ok))
+    }
+    socket.end()
+    await counted
+    socket.destroy()
+  }))
+  const seconds = Number(process.hrtime.bigint() - startNs) / 1e9
+  return bulkBytes / seconds / 1e6
+}
+
+const tcpRoundTrips = async (port: number): Promise<number> => {
+  const socket = await connectTcp(port)
+  const message = Buffer.alloc(rrSize, 0x45)
+  let pending = 0
+  let wake: (() => void) | undefined
+  socket.on("data", (data: Buffer) => {
+    pending += data.length
+    if (pending >= rrSize && wake !== undefined) {
+      const w = wake
+      wake = undefined
+      w()
+    }
+  })
+  const roundTrip = () =>
+    new Promise<void>((ok) => {
+      wake = () => {
+        pending -= rrSize
+        ok()
+      }
+      socket.write(message)
+    })
+  for (let i = 0; i < rrRounds / 10; i++) await roundTrip()
+  const startNs = process.hrtime.bigint()
+  for (let i = 0; i < rrRounds; i++) await roundTrip()
+  const seconds = Number(process.hrtime.bigint() - startNs) / 1e9
+  socket.destroy()
+  return rrRounds / seconds
+}
+
+// ---- the suite ------------------------------------------------------------------------------------------------
+
+const withChild = async <A>(child: Promise<Child>, body: (port: number) => Promise<A>): Promise<A> => {
+  const c = await child
+  try {
+    return await body(c.port)
+  } finally {
+    c.kill()
+  }
+}
+
+const suite: Suite = {
+  name: "mux",
+  run: async () => {
+    const rows: Array<Row> = []
+    const libs = ["upstream", "ngrok"]
+    const measure = async (metric: string, unit: string, ours: () => Promise<number>, peers: Record<string, () => Promise<number>>) => {
+      const values: Record<string, number> = {}
+      const oursValue = await bestOf(runs, ours)
+      for (const [name, run] of Object.entries(peers)) values[name] = await bestOf(runs, run)
+      rows.push({ metric, unit, better: "higher", ours: oursValue, peers: values })
+    }
+    for (const streams of [1, 8]) {
+      await measure(
+        `bulk throughput, ${streams} stream${streams > 1 ? "s" : ""} (${bulkBytes / MiB} MiB)`,
+        "MB/s",
+        () => withChild(tsServer("mux"), (port) => muxBulk(port, streams)),
+        {
+          ...Object.fromEntries(libs.map((lib) => [
+            `go muxado ${lib}`,
+            () => withChild(start(goBin(lib), ["-role", "server", "-mode", "sink"], true), (port) =>
+              goClient(lib, port, ["-mode", "bulk", "-streams", String(streams), "-bytes", String(bulkBytes / streams), "-concurrency", "8"], "MBps"))
+          ])),
+          "plain tcp (node)": () => withChild(tsServer("tcp"), (port) => tcpBulk(port, streams))
+        }
+      )
+    }
+    await measure(
+      `round trips, ${rrSize} B request/response on one stream`,
+      "ops/s",
+      () => withChild(tsServer("mux"), muxRoundTrips),
+      {
+        ...Object.fromEntries(libs.map((lib) => [
+          `go muxado ${lib}`,
+          () => withChild(start(goBin(lib), ["-role", "server", "-mode", "echo"], true), (port) =>
+            goClient(lib, port, ["-mode", "rr", "-n", String(rrRounds), "-bytes", String(rrSize)], "ops"))
+        ])),
+        "plain tcp (node)": () => withChild(tsServer("tcp"), tcpRoundTrips)
+      }
+    )
+    return rows
+  }
+}
+
+export default suite
+
+if (process.argv[2] === "serve" && process.argv[1] === fileURLToPath(import.meta.url)) {
+  if (process.argv[3] === "tcp") void serveTcp()
+  else void Effect.runPromise(Effect.scoped(serveMux))
+}
