@@ -1,0 +1,7 @@
+/**
+ * `@effect/rpc` protocols over effect-wire's transports and protocols.
+ *
+ * @since 0.1.0
+ */
+export * as RpcProtocolError from "./RpcProtocolError.js"
+export * as TransportProtocol from "./TransportProtocol.js"

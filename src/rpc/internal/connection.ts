@@ -1,0 +1,29 @@
+/**
+ * What the RPC protocols need from a connection, whatever carries it: a transport, a muxado stream, a ZMTP peer.
+ */
+import type * as Effect from "effect/Effect"
+import * as Transport from "../../transport/Transport.js"
+import type { TransportError } from "../../transport/TransportError.js"
+
+export interface Connection<E> {
+  /** What arrived since the last read (at least one chunk), or `Transport.Eof` when the peer is done. */
+  readonly read: Effect.Effect<ReadonlyArray<Uint8Array> | Transport.Eof, E>
+  /** Writes one encoded message; never interleaves with another write (callers hold the connection's lock). */
+  readonly write: (chunks: ReadonlyArray<Uint8Array>) => Effect.Effect<void, E>
+  /** Graceful close within the transport's deadline. */
+  readonly close: Effect.Effect<void>
+  /** Immediate close. */
+  readonly abort: Effect.Effect<void>
+  /** For errors and logs. */
+  readonly address: string | undefined
+}
+
+export const fromTransport = (transport: Transport.Transport, address?: string): Connection<TransportError> => ({
+  read: transport.read,
+  write: transport.writeAll,
+  close: transport.close(),
+  abort: transport.abort(),
+  address
+})
+
+export const eof: Transport.Eof = Transport.Eof
