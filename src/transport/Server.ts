@@ -12,6 +12,7 @@ import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as FiberId from "effect/FiberId"
 import * as FiberSet from "effect/FiberSet"
+import * as Layer from "effect/Layer"
 import * as PubSub from "effect/PubSub"
 import type * as Queue from "effect/Queue"
 import type * as Redacted from "effect/Redacted"
@@ -391,7 +392,11 @@ export const make = <E, R>(
           )
         ),
         Effect.ensuring(Effect.zipRight(destroy(socket), destroy(raw))),
-        Effect.ensuring(Effect.sync(() => open--))
+        Effect.ensuring(Effect.sync(() => open--)),
+        Effect.withSpan("Server.connection", {
+          kind: "server",
+          attributes: { "network.transport": listen._tag === "Unix" ? "unix" : "tcp", "connection.id": id }
+        })
       )
     }
 
@@ -455,10 +460,19 @@ export const make = <E, R>(
   })
 
 /**
- * Accepts connections with `handler` and returns a `Layer`-friendly Effect that runs until interrupted.
+ * Runs a server until interrupted (then shuts it down gracefully).
  *
  * @since 0.1.0
  * @category constructors
  */
 export const serve = <E, R>(options: Options<E, R>): Effect.Effect<never, TransportError, Exclude<R, Scope.Scope>> =>
   Effect.scoped(Effect.zipRight(make(options), Effect.never))
+
+/**
+ * A server that runs for the lifetime of the layer.
+ *
+ * @since 0.1.0
+ * @category layers
+ */
+export const layer = <E, R>(options: Options<E, R>): Layer.Layer<never, TransportError, Exclude<R, Scope.Scope>> =>
+  Layer.scopedDiscard(make(options))

@@ -4,12 +4,15 @@
  * @since 0.1.0
  */
 import * as Duration from "effect/Duration"
+import * as Config from "effect/Config"
 import * as Effect from "effect/Effect"
+import type * as ConfigError from "effect/ConfigError"
+import * as Layer from "effect/Layer"
 import type * as Scope from "effect/Scope"
 import * as Net from "node:net"
 import * as Address from "./Address.js"
 import { awaitReady, openError, openTransport } from "./internal/open.js"
-import type * as Transport from "./Transport.js"
+import * as Transport from "./Transport.js"
 import type { TransportError } from "./TransportError.js"
 
 /**
@@ -94,5 +97,30 @@ export const connect = (options: ConnectOptions): Effect.Effect<Transport.Transp
     handshake: (raw) => awaitReady(raw, "connect", openError(address, raw)).pipe(Effect.as(raw)),
     adapter: { readHighWaterMark: options.readHighWaterMark, idleTimeout: options.idleTimeout },
     resettable: true
-  })
+  }).pipe(
+    Effect.withSpan("Tcp.connect", {
+      kind: "client",
+      attributes: { "network.transport": "tcp", "server.address": options.host, "server.port": options.port }
+    })
+  )
 }
+
+/**
+ * A connection as the `CurrentTransport` of a program, open for the layer's lifetime.
+ *
+ * @since 0.1.0
+ * @category layers
+ */
+export const layer = (options: ConnectOptions): Layer.Layer<Transport.CurrentTransport, TransportError> =>
+  Layer.scoped(Transport.CurrentTransport, connect(options))
+
+/**
+ * `layer` with its options read from `Config` (e.g. `Config.all({ host: Config.string("HOST"), port: Config.port("PORT") })`).
+ *
+ * @since 0.1.0
+ * @category layers
+ */
+export const layerConfig = (
+  config: Config.Config.Wrap<ConnectOptions>
+): Layer.Layer<Transport.CurrentTransport, TransportError | ConfigError.ConfigError> =>
+  Layer.unwrapEffect(Effect.map(Config.unwrap(config), layer))

@@ -7,8 +7,11 @@
  *
  * @since 0.1.0
  */
+import * as Config from "effect/Config"
+import type * as ConfigError from "effect/ConfigError"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
 import type * as Redacted from "effect/Redacted"
 import type * as Scope from "effect/Scope"
 import * as Net from "node:net"
@@ -18,7 +21,7 @@ import { awaitReady, defaultConnectTimeout, destroy, openError, openTransport } 
 import { adapterOf, SocketTransport } from "./internal/socket.js"
 import { type Pem, secureContextOptions } from "./internal/tlsOptions.js"
 import * as Tcp from "./Tcp.js"
-import type * as Transport from "./Transport.js"
+import * as Transport from "./Transport.js"
 import { fromNodeError, TransportError } from "./TransportError.js"
 
 /**
@@ -117,8 +120,33 @@ export const connect = (options: ConnectOptions): Effect.Effect<Transport.Transp
       ),
     adapter: { readHighWaterMark: options.readHighWaterMark, idleTimeout: options.idleTimeout },
     resettable: true
-  })
+  }).pipe(
+    Effect.withSpan("Tls.connect", {
+      kind: "client",
+      attributes: { "network.transport": "tcp", "tls": true, "server.address": options.host, "server.port": options.port }
+    })
+  )
 }
+
+/**
+ * A connection as the `CurrentTransport` of a program, open for the layer's lifetime.
+ *
+ * @since 0.1.0
+ * @category layers
+ */
+export const layer = (options: ConnectOptions): Layer.Layer<Transport.CurrentTransport, TransportError> =>
+  Layer.scoped(Transport.CurrentTransport, connect(options))
+
+/**
+ * `layer` with its options read from `Config` (keys and certificates as `Config.redacted`).
+ *
+ * @since 0.1.0
+ * @category layers
+ */
+export const layerConfig = (
+  config: Config.Config.Wrap<ConnectOptions>
+): Layer.Layer<Transport.CurrentTransport, TransportError | ConfigError.ConfigError> =>
+  Layer.unwrapEffect(Effect.map(Config.unwrap(config), layer))
 
 /**
  * @since 0.1.0

@@ -6,13 +6,16 @@
  *
  * @since 0.1.0
  */
+import * as Config from "effect/Config"
+import type * as ConfigError from "effect/ConfigError"
 import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
 import type * as Scope from "effect/Scope"
 import * as Net from "node:net"
 import * as Address from "./Address.js"
 import { awaitReady, openError, openTransport } from "./internal/open.js"
 import type { SocketOptions } from "./Tcp.js"
-import type * as Transport from "./Transport.js"
+import * as Transport from "./Transport.js"
 import type { TransportError } from "./TransportError.js"
 
 /**
@@ -48,4 +51,24 @@ export const connect = (options: ConnectOptions): Effect.Effect<Transport.Transp
       remote: Address.unix(options.path)
     },
     resettable: false
-  })
+  }).pipe(Effect.withSpan("Unix.connect", { kind: "client", attributes: { "network.transport": "unix", "server.address": options.path } }))
+
+/**
+ * A connection as the `CurrentTransport` of a program, open for the layer's lifetime.
+ *
+ * @since 0.1.0
+ * @category layers
+ */
+export const layer = (options: ConnectOptions): Layer.Layer<Transport.CurrentTransport, TransportError> =>
+  Layer.scoped(Transport.CurrentTransport, connect(options))
+
+/**
+ * `layer` with its options read from `Config`.
+ *
+ * @since 0.1.0
+ * @category layers
+ */
+export const layerConfig = (
+  config: Config.Config.Wrap<ConnectOptions>
+): Layer.Layer<Transport.CurrentTransport, TransportError | ConfigError.ConfigError> =>
+  Layer.unwrapEffect(Effect.map(Config.unwrap(config), layer))

@@ -8,6 +8,7 @@ import * as Deferred from "effect/Deferred"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Fiber from "effect/Fiber"
+import * as Layer from "effect/Layer"
 import * as Queue from "effect/Queue"
 import * as Os from "node:os"
 import * as Path from "node:path"
@@ -41,6 +42,15 @@ const readN = (transport: Transport.Transport, n: number) =>
       got += result.reduce((k, c) => k + c.length, 0)
     }
     return new TextDecoder().decode(Transport.concat(parts))
+  })
+
+const echoHandler = (transport: Transport.Transport) =>
+  Effect.gen(function*() {
+    while (true) {
+      const result = yield* transport.read
+      if (Transport.isEof(result)) return yield* transport.shutdownWrite
+      yield* transport.writeAll(result)
+    }
   })
 
 const connectTo = (address: Address.Address) =>
@@ -202,6 +212,20 @@ describe("Server", () => {
       const closed = yield* next(events, "ConnectionClosed")
       assert.strictEqual(closed.reason, "Interrupted")
       assert.strictEqual((yield* Effect.flip(client.read)).code, "ECONNRESET")
+    }))
+
+  it.live("Server.layer and Unix.layer: a program written against CurrentTransport", () =>
+    Effect.gen(function*() {
+      const path = Path.join(Os.tmpdir(), `effect-wire-layer-${process.pid}.sock`)
+      const program = Effect.gen(function*() {
+        const transport = yield* Transport.CurrentTransport
+        yield* transport.write(bytes("layered"))
+        yield* transport.shutdownWrite
+        return yield* readAll(transport)
+      })
+      const server = Server.layer({ listen: Server.unix(path), handler: echoHandler })
+      const reply = yield* program.pipe(Effect.provide(Layer.provideMerge(Unix.layer({ path }), server)))
+      assert.strictEqual(reply, "layered")
     }))
 
   it.scopedLive("serves Unix sockets, with the path as address", () =>
