@@ -80,6 +80,11 @@ export interface ClientOptions {
    * connection is dropped and reopened. `false` disables it. Default: 10 seconds.
    */
   readonly heartbeat?: Duration.DurationInput | false | undefined
+  /**
+   * Until the first connection is made, failures to connect are retried while requests wait, instead of failing
+   * them (a client may start before its server). Default: `false`.
+   */
+  readonly retryTransientErrors?: boolean | undefined
 }
 
 /**
@@ -118,7 +123,8 @@ export const makeClient = (
       codec: () => codec.make(serialization, framing),
       retrySchedule: options.retrySchedule ?? defaultRetrySchedule,
       heartbeat: internalClient.resolveHeartbeat(options.heartbeat),
-      address: options.address
+      address: options.address,
+      retryTransientErrors: options.retryTransientErrors ?? false
     })
   })
 

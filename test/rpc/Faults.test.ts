@@ -107,6 +107,18 @@ describe("TransportProtocol faults", () => {
       assert.strictEqual(yield* client.Echo({ text: "somebody" }), "somebody")
     }))
 
+  it.scoped("with retryTransientErrors, requests made before the first connection wait through failed attempts", () =>
+    Effect.gen(function*() {
+      const { client, listen } = yield* setup({ listen: false, retryTransientErrors: true })
+      const early = yield* Effect.fork(client.Echo({ text: "early" }))
+      yield* TestClock.adjust("2 seconds")
+      yield* settle
+      assert.isNull(early.unsafePoll(), "still waiting after failed attempts")
+      yield* listen
+      yield* TestClock.adjust("5 seconds")
+      assert.strictEqual(yield* Fiber.join(early), "early")
+    }))
+
   it.scoped("a silent server is detected by the heartbeat within two intervals; a quiet healthy one is not", () =>
     Effect.gen(function*() {
       const { client, network, protocol, state } = yield* setup({ heartbeat: "10 seconds" })

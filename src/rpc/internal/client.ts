@@ -31,6 +31,8 @@ export interface ClientConfig<E> {
   /** `undefined` disables the heartbeat. */
   readonly heartbeat: Duration.Duration | undefined
   readonly address: string | undefined
+  /** Failures to connect before the first connection leave requests waiting instead of failing them. */
+  readonly retryTransientErrors: boolean
 }
 
 type State =
@@ -132,6 +134,11 @@ export const make = <E>(
             ? Option.getOrElse(Cause.failureOption(exit.cause), () => lost("ConnectionLost", Cause.squash(exit.cause)))
             : lost("ConnectionClosed")
           const clientError = toClientError(error)
+          const waiting = config.retryTransientErrors && state._tag === "Connecting" && error.reason === "Connect"
+          if (waiting) {
+            yield* Effect.logDebug("rpc connection attempt failed").pipe(Effect.annotateLogs("reason", error.message))
+            if (Either.isRight(yield* Effect.either(driver.next(error)))) continue
+          }
           const previous = state
           state = { _tag: "Down", error: clientError }
           if (previous._tag === "Connecting") yield* Deferred.fail(previous.ready, clientError)
@@ -139,8 +146,9 @@ export const make = <E>(
             yield* Effect.logDebug("rpc connection down").pipe(Effect.annotateLogs("reason", error.message))
             yield* writeResponse({ _tag: "ClientProtocolError", error: clientError })
           }
-          if (connected) yield* driver.reset
           // When the schedule gives up, the client stays down and `send` keeps failing with the last error.
+          if (waiting) return
+          if (connected) yield* driver.reset
           if (Either.isLeft(yield* Effect.either(driver.next(error)))) return
         }
       })
