@@ -9,13 +9,13 @@ import * as Net from "node:net"
 import * as Server from "../../src/transport/Server.js"
 import * as Tcp from "../../src/transport/Tcp.js"
 import * as Transport from "../../src/transport/Transport.js"
-import { bestOf, type Row, type Suite } from "../harness.js"
+import type { Suite } from "../harness.js"
 
 const bulkBytes = 256 * 1024 * 1024
 const bulkChunk = 64 * 1024
 const pingSize = 64
 const roundTrips = 20_000
-const runs = 3
+const runs = 5
 
 const mib = (bytes: number) => bytes / (1024 * 1024)
 const seconds = (start: bigint) => Number(process.hrtime.bigint() - start) / 1e9
@@ -149,34 +149,38 @@ const netPingPong = async (): Promise<number> => {
   return rate
 }
 
+/** Best of `runs` for each side, alternating ours and the peer so that both see the same machine load. */
+const interleaved = async (ours: () => Promise<number>, peer: () => Promise<number>) => {
+  let bestOurs = 0
+  let bestPeer = 0
+  for (let i = 0; i < runs; i++) {
+    bestPeer = Math.max(bestPeer, await peer())
+    bestOurs = Math.max(bestOurs, await ours())
+  }
+  return { ours: bestOurs, peer: bestPeer }
+}
+
 const suite: Suite = {
   name: "transport",
   run: async () => {
-    const rows: Array<Row> = []
-    // Alternate ours and the peer so that both see the same machine load.
-    let oursBulkBest = 0
-    let netBulkBest = 0
-    for (let i = 0; i < runs; i++) {
-      netBulkBest = Math.max(netBulkBest, await netBulk())
-      oursBulkBest = Math.max(oursBulkBest, await oursBulk())
-    }
-    rows.push({
-      metric: "tcp bulk 256 MiB, 64 KiB writes",
-      unit: "MiB/s",
-      better: "higher",
-      ours: oursBulkBest,
-      peers: { "node:net": netBulkBest }
-    })
-    const oursPing = await bestOf(runs, oursPingPong)
-    const netPing = await bestOf(runs, netPingPong)
-    rows.push({
-      metric: "tcp ping-pong 64 B, 20k round trips",
-      unit: "round trips/s",
-      better: "higher",
-      ours: oursPing,
-      peers: { "node:net": netPing }
-    })
-    return rows
+    const bulk = await interleaved(oursBulk, netBulk)
+    const ping = await interleaved(oursPingPong, netPingPong)
+    return [
+      {
+        metric: "tcp bulk 256 MiB, 64 KiB writes",
+        unit: "MiB/s",
+        better: "higher",
+        ours: bulk.ours,
+        peers: { "node:net": bulk.peer }
+      },
+      {
+        metric: "tcp ping-pong 64 B, 20k round trips",
+        unit: "round trips/s",
+        better: "higher",
+        ours: ping.ours,
+        peers: { "node:net": ping.peer }
+      }
+    ]
   }
 }
 

@@ -276,6 +276,21 @@ for (const kind of kinds) {
         assert.isAbove(written, stuck)
       }), { timeout: 30_000 })
 
+    it.scopedLive("a write blocked on a peer that then aborts fails with the OS error", () =>
+      Effect.gen(function*() {
+        const peer = yield* Effect.makeLatch(false)
+        const server = yield* withServer((transport) => Effect.zipRight(peer.await, transport.abort()))
+        const client = yield* kind.connect(server.address)
+        const chunk = new Uint8Array(256 * 1024)
+        const writer = yield* Effect.fork(Effect.forever(client.write(chunk)))
+        yield* Effect.sleep("300 millis")
+        yield* peer.open
+        const error = yield* Fiber.join(writer).pipe(Effect.flip, Effect.timeout("5 seconds"))
+        assert.include(["Write", "Read"], error.reason)
+        assert.include(["ECONNRESET", "EPIPE"], error.code)
+        assert.strictEqual((yield* Effect.flip(client.closed)).code, error.code)
+      }))
+
     it.live("interrupting connects, reads and writes leaves no handles or timers behind", () =>
       Effect.gen(function*() {
         const before = yield* handleCounts

@@ -13,6 +13,8 @@ export const defaultReadHighWaterMark = 256 * 1024
 
 const defaultCloseTimeout = Duration.seconds(5)
 
+const noop = () => {}
+
 /** @internal */
 export interface SocketOptions {
   /** Pause the socket once this many bytes wait for a reader. */
@@ -31,6 +33,11 @@ export interface SocketOptions {
 type Resume<A> = (effect: Effect.Effect<A, TransportError>) => void
 
 type State = "open" | "closing" | "closed"
+
+interface WriteWaiter {
+  readonly seq: number
+  readonly resume: Resume<void>
+}
 
 const tcpAddress = (host: string | undefined, port: number | undefined): Address.Address =>
   Address.tcp(host ?? "", port ?? 0)
@@ -104,6 +111,11 @@ export class SocketTransport {
   private aborted = false
   private reader: Resume<Transport.ReadResult> | undefined
   private drainWaiters: Array<() => void> = []
+  /** Writes handed to Node with our callback, and callbacks received: write n is done once `writesDone >= n`. */
+  private writesIssued = 0
+  private writesDone = 0
+  private writeFailure: TransportError | undefined
+  private writeWaiters: Array<WriteWaiter> = []
   private readonly closedSignal = Deferred.unsafeMake<void, TransportError>(FiberId.none)
   private readonly highWaterMark: number
   private readonly raw: Net.Socket
@@ -190,6 +202,8 @@ export class SocketTransport {
         )
       }
       this.removeListeners()
+      // Until the new owner listens, a stray error must not crash the process.
+      this.socket.on("error", noop)
       this.state = "closed"
       this.socket.pause()
       this.reader?.(Effect.fail(this.closedError()))
@@ -327,25 +341,46 @@ export class SocketTransport {
     const socket = this.socket
     const last = chunks.length - 1
     if (last < 0) return Effect.void
-    const request = new WriteRequest(this)
+    const seq = ++this.writesIssued
     if (last === 0) {
-      socket.write(chunks[0]!, request.callback)
+      socket.write(chunks[0]!, this.onWritten)
     } else {
       // Corked writes leave as one writev.
       socket.cork()
       for (let i = 0; i < last; i++) socket.write(chunks[i]!)
-      socket.write(chunks[last]!, request.callback)
+      socket.write(chunks[last]!, this.onWritten)
       socket.uncork()
     }
     if (socket.writableLength === 0 && !socket.destroyed) return Effect.void
-    return request.await
+    return this.awaitWrite(seq)
   }
 
-  /** @internal */
-  writeError(error: Error): TransportError {
-    const code = (error as { readonly code?: unknown }).code
-    return this.failure ??
-      (code === "ERR_STREAM_DESTROYED" ? this.closedError() : fromNodeError("Write", error, this.addressText))
+  /** Node calls write callbacks in order: the n-th call completes our n-th write. */
+  private readonly onWritten = (error: Error | null | undefined): void => {
+    this.writesDone++
+    if (error !== null && error !== undefined && this.writeFailure === undefined) {
+      const code = (error as { readonly code?: unknown }).code
+      this.writeFailure = this.failure ??
+        (code === "ERR_STREAM_DESTROYED" ? this.closedError() : fromNodeError("Write", error, this.addressText))
+    }
+    const waiters = this.writeWaiters
+    while (waiters.length > 0 && waiters[0]!.seq <= this.writesDone) {
+      waiters.shift()!.resume(this.writeFailure === undefined ? Effect.void : Effect.fail(this.writeFailure))
+    }
+  }
+
+  private awaitWrite(seq: number): Effect.Effect<void, TransportError> {
+    return Effect.async<void, TransportError>((resume) => {
+      if (this.writesDone >= seq) {
+        return resume(this.writeFailure === undefined ? Effect.void : Effect.fail(this.writeFailure))
+      }
+      const waiter: WriteWaiter = { seq, resume }
+      this.writeWaiters.push(waiter)
+      return Effect.sync(() => {
+        const index = this.writeWaiters.indexOf(waiter)
+        if (index >= 0) this.writeWaiters.splice(index, 1)
+      })
+    })
   }
 
   private shutdownWrite(): Effect.Effect<void, TransportError> {
@@ -421,24 +456,4 @@ export class SocketTransport {
       tls: this.socket instanceof Tls.TLSSocket ? tlsInfo(this.socket, undefined) : undefined
     }
   }
-}
-
-/** One write waiting for Node's callback, which may come before or after someone waits for it. */
-class WriteRequest {
-  private result: Effect.Effect<void, TransportError> | undefined
-  private resume: Resume<void> | undefined
-
-  constructor(private readonly owner: SocketTransport) {}
-
-  readonly callback = (error: Error | null | undefined): void => {
-    const result = error === null || error === undefined ? Effect.void : Effect.fail(this.owner.writeError(error))
-    const resume = this.resume
-    if (resume === undefined) this.result = result
-    else resume(result)
-  }
-
-  readonly await: Effect.Effect<void, TransportError> = Effect.async<void, TransportError>((resume) => {
-    if (this.result !== undefined) return resume(this.result)
-    this.resume = resume
-  })
 }
