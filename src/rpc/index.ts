@@ -3,5 +3,6 @@
  *
  * @since 0.1.0
  */
+export * as MuxProtocol from "./MuxProtocol.js"
 export * as RpcProtocolError from "./RpcProtocolError.js"
 export * as TransportProtocol from "./TransportProtocol.js"
