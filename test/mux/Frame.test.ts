@@ -237,6 +237,28 @@ describe("FrameFromBytes schema", () => {
   })
 })
 
+describe("Decoder streaming mode", () => {
+  it.prop("DATA arrives in pieces as bytes do: SYN on the first, FIN on the last, same bytes in order", [FastCheck.uint8Array({ minLength: 1, maxLength: 5000 }), FastCheck.integer({ min: 1, max: 700 }), FastCheck.boolean(), FastCheck.boolean()], ([payload, step, syn, fin]) => {
+    const bytes = Frame.unsafeEncode({ _tag: "Data", streamId: 5, syn, fin, payload })
+    const decoder = new Frame.Decoder(true)
+    const pieces: Array<Frame.Data> = []
+    for (let i = 0; i < bytes.length; i += step) {
+      decoder.push(bytes.subarray(i, i + step))
+      for (let f = decoder.next(); f !== undefined; f = decoder.next()) {
+        if (f instanceof MuxError || f._tag !== "Data") return assert.fail(String(f))
+        pieces.push(f)
+      }
+    }
+    assert.isAtLeast(pieces.length, 1)
+    assert.strictEqual(toHex(Buffer.concat(pieces.map((p) => p.payload))), toHex(payload))
+    pieces.forEach((p, i) => {
+      assert.strictEqual(p.syn, syn && i === 0)
+      assert.strictEqual(p.fin, fin && i === pieces.length - 1)
+      assert.isAbove(p.payload.length, 0)
+    })
+  }, { fastCheck: { numRuns: 200 } })
+})
+
 describe("Decoder fuzzing", () => {
   it.prop("random bytes never throw, never hang, and never buffer more than was pushed", [FastCheck.uint8Array({ maxLength: 2048 }), FastCheck.integer({ min: 1, max: 64 })], ([bytes, step]) => {
     const decoder = new Frame.Decoder()

@@ -40,6 +40,34 @@ export class Decoder {
   private filled = 0
   /** For the last DATA frame returned: how many payload bytes were skipped instead of kept. */
   skipped = 0
+  private first = true
+
+  /**
+   * @param streaming deliver kept DATA payloads piece by piece as they arrive (each piece a `Data` with SYN on
+   *   the first and FIN on the last), so a reader can consume, and grant credit for, the start of a large frame
+   *   before its end arrives. Off for `decode`, which wants whole frames.
+   */
+  constructor(readonly streaming = false) {}
+
+  private nextPiece(): Frame.Data | undefined {
+    if (this.bytes === 0) return undefined
+    const head = this.chunks[0]!
+    const n = Math.min(head.length - this.offset, this.remaining)
+    const payload = head.subarray(this.offset, this.offset + n)
+    this.consume(n)
+    this.remaining -= n
+    const first = this.first
+    this.first = false
+    const last = this.remaining === 0
+    if (last) this.state = State.Header
+    return {
+      _tag: "Data",
+      streamId: this.streamId,
+      syn: first && (this.flags & 0x2) !== 0,
+      fin: last && (this.flags & 0x1) !== 0,
+      payload
+    }
+  }
 
   /** Bytes pushed but not yet consumed. */
   get buffered(): number {
@@ -77,8 +105,10 @@ export class Decoder {
         ? (filter === undefined || filter(this.streamId, this.flags, this.length))
         : this.type <= 3
       this.payload = empty
+      this.first = true
       this.state = State.Payload
     }
+    if (this.streaming && this.type === 1 && this.keep && this.length > 0) return this.nextPiece()
     if (!this.readPayload()) return undefined
     this.state = State.Header
     return this.finish()

@@ -10,6 +10,7 @@ import * as Frame from "../Frame.js"
 import { ErrorCode, MuxError } from "../MuxError.js"
 import { Decoder } from "./decoder.js"
 import { Outbox } from "./outbox.js"
+import { sessionScheduler } from "./scheduler.js"
 import { type Host, StreamCore } from "./stream.js"
 
 type Resume<A, E> = (effect: Effect.Effect<A, E>) => void
@@ -69,7 +70,7 @@ export class SessionCore implements Host {
   private abortTransport = false
   remoteGoAway: Frame.GoAway | undefined
   readonly outbox: Outbox
-  readonly decoder = new Decoder()
+  readonly decoder = new Decoder(true)
   readonly deadSignal = Deferred.unsafeMake<void>(FiberId.none)
   readonly ended = Deferred.unsafeMake<SessionEnd>(FiberId.none)
   readonly windowSize: number
@@ -279,6 +280,9 @@ export class SessionCore implements Host {
       case Verdict.New: {
         const stream = new StreamCore(frame.streamId, false, this)
         this.streams.set(frame.streamId, stream)
+        // The rest of this frame's payload (if it comes in pieces) goes to the new stream.
+        this.verdict = Verdict.Deliver
+        this.verdictStream = stream
         stream.deliver(frame.payload, frame.fin)
         const acceptor = this.acceptors.shift()
         if (acceptor !== undefined) acceptor(Effect.succeed(stream))
@@ -494,10 +498,11 @@ export class SessionCore implements Host {
 /** Runs a session engine in the current scope: reader, writer, closer; the scope's end closes the session. */
 export const run = (core: SessionCore): Effect.Effect<void, never, Scope.Scope> =>
   Effect.gen(function*() {
-    const writer = yield* Effect.forkScoped(core.writeLoop)
-    yield* Effect.forkScoped(core.readLoop)
-    yield* Effect.forkScoped(core.watchdog)
-    const closer = yield* Effect.forkScoped(core.closer(Effect.asVoid(writer.await)))
+    const own = <A>(effect: Effect.Effect<A>) => Effect.forkScoped(Effect.withScheduler(effect, sessionScheduler))
+    const writer = yield* own(core.writeLoop)
+    yield* own(core.readLoop)
+    yield* own(core.watchdog)
+    const closer = yield* own(core.closer(Effect.asVoid(writer.await)))
     yield* Effect.addFinalizer(() =>
       Effect.gen(function*() {
         core.terminate(
