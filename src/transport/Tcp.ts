@@ -11,7 +11,7 @@ import * as Layer from "effect/Layer"
 import type * as Scope from "effect/Scope"
 import * as Net from "node:net"
 import * as Address from "./Address.js"
-import { awaitReady, openError, openTransport } from "./internal/open.js"
+import { awaitReady, netOptions, openError, openTransport } from "./internal/open.js"
 import * as Transport from "./Transport.js"
 import type { TransportError } from "./TransportError.js"
 
@@ -51,21 +51,6 @@ export interface ConnectOptions extends SocketOptions {
   readonly family?: 4 | 6 | undefined
   readonly localAddress?: string | undefined
 }
-
-/** @internal */
-export const netOptions = (options: ConnectOptions): Net.NetConnectOpts => ({
-  host: options.host,
-  port: options.port,
-  allowHalfOpen: true,
-  noDelay: options.noDelay ?? true,
-  keepAlive: options.keepAlive ?? false,
-  ...(options.keepAliveInitialDelay !== undefined
-    ? { keepAliveInitialDelay: Duration.toMillis(options.keepAliveInitialDelay) }
-    : {}),
-  ...(options.family !== undefined ? { family: options.family } : {}),
-  ...(options.localAddress !== undefined ? { localAddress: options.localAddress } : {}),
-  ...(options.highWaterMark !== undefined ? { highWaterMark: options.highWaterMark } : {})
-})
 
 /**
  * Opens a TCP connection. The transport belongs to the current scope: closing the scope aborts it if it is

@@ -17,7 +17,7 @@ import type * as Scope from "effect/Scope"
 import * as Net from "node:net"
 import * as NodeTls from "node:tls"
 import * as Address from "./Address.js"
-import { awaitReady, defaultConnectTimeout, destroy, openError, openTransport } from "./internal/open.js"
+import { awaitReady, defaultConnectTimeout, destroy, netOptions, openError, openTransport } from "./internal/open.js"
 import { adapterOf, SocketTransport } from "./internal/socket.js"
 import { type Pem, secureContextOptions } from "./internal/tlsOptions.js"
 import * as Tcp from "./Tcp.js"
@@ -113,7 +113,7 @@ export const connect = (options: ConnectOptions): Effect.Effect<Transport.Transp
   return openTransport({
     address,
     timeout: options.connectTimeout,
-    open: () => Net.connect(Tcp.netOptions(options)),
+    open: () => Net.connect(netOptions(options)),
     handshake: (raw, track) =>
       awaitReady(raw, "connect", openError(address, raw)).pipe(
         Effect.zipRight(handshake(raw, options.host, options, address, track))

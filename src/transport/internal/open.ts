@@ -2,6 +2,7 @@ import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import type * as Scope from "effect/Scope"
 import type * as Net from "node:net"
+import type { ConnectOptions as TcpConnectOptions } from "../Tcp.js"
 import type * as Transport from "../Transport.js"
 import { fromNodeError, TransportError, type TransportErrorReason } from "../TransportError.js"
 import { SocketTransport, type SocketOptions } from "./socket.js"
@@ -105,3 +106,18 @@ export const openTransport = (options: {
       return adapter.transport
     })
   )
+
+/** Node options for a TCP connection: half-open allowed, Nagle off unless asked. */
+export const netOptions = (options: TcpConnectOptions): Net.NetConnectOpts => ({
+  host: options.host,
+  port: options.port,
+  allowHalfOpen: true,
+  noDelay: options.noDelay ?? true,
+  keepAlive: options.keepAlive ?? false,
+  ...(options.keepAliveInitialDelay !== undefined
+    ? { keepAliveInitialDelay: Duration.toMillis(options.keepAliveInitialDelay) }
+    : {}),
+  ...(options.family !== undefined ? { family: options.family } : {}),
+  ...(options.localAddress !== undefined ? { localAddress: options.localAddress } : {}),
+  ...(options.highWaterMark !== undefined ? { highWaterMark: options.highWaterMark } : {})
+})
