@@ -142,7 +142,9 @@ const toJson = (payload: unknown, command: string): Either.Either<string, EmqpEr
     : Either.left(new EmqpError({ reason: "Malformed", command, detail: "the payload is not JSON-serialisable" }))
 }
 
-const ResultJson = Schema.parseJson(Schema.Struct({ value: Schema.Unknown, error: Schema.optional(Schema.Unknown) }))
+const decodeResult = Schema.decodeUnknownEither(
+  Schema.parseJson(Schema.Struct({ value: Schema.Unknown, error: Schema.optional(Schema.Unknown) }))
+)
 
 /**
  * A client on an open DEALER connected to the broker's frontend.
@@ -202,7 +204,7 @@ export const makeWith = (
           queue: send.queue ?? "default",
           headers: Headers.make({ ...send.headers, ...(replyRequested ? { replyRequested: true } : {}) }),
           payload: json
-        })))
+        }, true)))
 
     const request = <A = unknown, I = unknown>(
       payload: unknown,
@@ -229,7 +231,7 @@ export const makeWith = (
         if (outcome._tag === "Nack") {
           return yield* new EmqpError({ reason: "Refused", command: "REQUEST", msgid, code: outcome.code, detail: outcome.detail })
         }
-        const parsed = Schema.decodeUnknownEither(ResultJson)(outcome.result)
+        const parsed = decodeResult(outcome.result)
         if (Either.isLeft(parsed)) {
           return yield* new EmqpError({ reason: "Malformed", command: "REPLY", msgid, detail: "the result is not {\"value\": …}" })
         }
@@ -264,7 +266,7 @@ export const makeWith = (
           payload: json,
           cron: hasCron && !hasInterval ? opts.cron! : ""
         }
-        yield* write(tag === "Schedule" ? Command.Schedule.make(fields) : Command.Unschedule.make(fields))
+        yield* write(tag === "Schedule" ? Command.Schedule.make(fields, true) : Command.Unschedule.make(fields, true))
         return msgid
       })
 

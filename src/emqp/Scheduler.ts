@@ -137,7 +137,7 @@ export const makeWith = (
         queue: job.queue,
         headers: Headers.make({ replyRequested: true }),
         payload: job.payload
-      })).pipe(Effect.catchAll((error) => Effect.logWarning(`could not send job ${job.key}: ${error.message}`)))
+      }, true)).pipe(Effect.catchAll((error) => Effect.logWarning(`could not send job ${job.key}: ${error.message}`)))
     }
 
     /** One run: emits, counts down, and says whether more runs are due. */
@@ -235,7 +235,7 @@ export const makeWith = (
     yield* Effect.addFinalizer(() => {
       const connection = current
       return connection
-        ? Effect.ignore(connection.send(Command.Kbye.make({ msgid: Command.unsafeMessageId() })))
+        ? Effect.ignore(connection.send(Command.Kbye.make({ msgid: Command.unsafeMessageId() }, true)))
         : Effect.void
     })
 

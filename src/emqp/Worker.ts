@@ -143,7 +143,7 @@ export const makeWith = <E, R>(
     const sendReady = (connection: Session.Connection, n: number) =>
       Effect.forEach(
         Array.from({ length: n }),
-        () => connection.send(Command.Ready.make({ msgid: Command.unsafeMessageId() })),
+        () => connection.send(Command.Ready.make({ msgid: Command.unsafeMessageId() }, true)),
         { discard: true }
       )
 
@@ -155,7 +155,7 @@ export const makeWith = <E, R>(
         if (!connection) return Effect.void
         const reply = request.headers.replyRequested
           ? connection.send(
-            Command.Result.make({ msgid: Command.unsafeMessageId(), result, requestId: request.msgid })
+            Command.Result.make({ msgid: Command.unsafeMessageId(), result, requestId: request.msgid }, true)
           )
           : Effect.void
         return Effect.zipRight(reply, draining ? Effect.void : sendReady(connection, 1))
@@ -219,7 +219,7 @@ export const makeWith = <E, R>(
           schedule: Schedule.spaced(Duration.millis(10))
         }).pipe(Effect.interruptible, Effect.timeout(options.drainTimeout ?? Duration.seconds(30)), Effect.ignore)
         const connection = current
-        if (connection) yield* Effect.ignore(connection.send(Command.Kbye.make({ msgid: Command.unsafeMessageId() })))
+        if (connection) yield* Effect.ignore(connection.send(Command.Kbye.make({ msgid: Command.unsafeMessageId() }, true)))
         yield* Fiber.interrupt(sessionFiber)
       })
     )

@@ -15,6 +15,8 @@
  * - SCHEDULE is spread round-robin over schedulers, `NACK no-scheduler` when there is none;
  * - DISCONNECT is obeyed on the admin socket only (configurable);
  * - waiting requests are refused with `NACK shutdown` on shutdown instead of being discarded.
+ *
+ * Commands built here are valid by construction: `make(…, true)` skips re-validating them on the hot path.
  */
 import * as Either from "effect/Either"
 import * as Schema from "effect/Schema"
@@ -103,8 +105,8 @@ interface Scheduler {
 
 const tracked = (h: Headers.Headers) => h.replyRequested || h.guarantee || h.retryCount > 0 || h.timeout > 0
 
-const FailureJson = Schema.parseJson(Schema.Struct({ error: Schema.Unknown }))
-const isFailure = (result: string) => Either.isRight(Schema.decodeUnknownEither(FailureJson)(result))
+const decodeFailure = Schema.decodeUnknownEither(Schema.parseJson(Schema.Struct({ error: Schema.Unknown })))
+const isFailure = (result: string) => Either.isRight(decodeFailure(result))
 
 export class BrokerCore {
   private readonly workers = new Map<string, Worker>()
@@ -237,7 +239,7 @@ export class BrokerCore {
         }
         if (!scheduler) this.schedulers.set(peer, { lastSeen: now })
         this.log("Info", `scheduler ${printable(peer)} joined`)
-        this.send("frontend", peer, Command.Ack.make({ msgid: Command.unsafeMessageId(), acked: command.msgid }))
+        this.send("frontend", peer, Command.Ack.make({ msgid: Command.unsafeMessageId(), acked: command.msgid }, true))
         return
       case "Kbye":
         if (scheduler) {
@@ -285,7 +287,7 @@ export class BrokerCore {
       case "ShowSchedulers":
         return this.answer(peer, this.showSchedulers())
       case "Disconnect":
-        this.send("admin", peer, Command.Ack.make({ msgid: Command.unsafeMessageId(), acked: command.msgid }))
+        this.send("admin", peer, Command.Ack.make({ msgid: Command.unsafeMessageId(), acked: command.msgid }, true))
         return this.stop()
       default:
         return
@@ -318,7 +320,7 @@ export class BrokerCore {
       this.queues.set(queue.name, entries)
     }
     this.log("Info", `worker ${printable(peer)} joined with queues ${queues.map((q) => `${q.name}:${q.weight}`).join(",")}`)
-    this.send("backend", peer, Command.Ack.make({ msgid: Command.unsafeMessageId(), acked: command.msgid }))
+    this.send("backend", peer, Command.Ack.make({ msgid: Command.unsafeMessageId(), acked: command.msgid }, true))
     // The reference job manager starts its worker processes (and sends READY) on the first HEARTBEAT it gets.
     this.heartbeat("backend", peer, (now / 1000).toFixed(3))
   }
@@ -382,11 +384,11 @@ export class BrokerCore {
     const isTracked = tracked(request.headers)
     // A tracked job needs the worker's REPLY to know when it ends: ask for it even if the client did not.
     const forwarded = isTracked && !request.headers.replyRequested
-      ? Command.Request.make({ ...request, headers: { ...request.headers, replyRequested: true } })
+      ? Command.Request.make({ ...request, headers: { ...request.headers, replyRequested: true } }, true)
       : request
     this.out.push({ _tag: "Send", socket: "backend", peer: worker.id, command: forwarded, pending })
     if (!pending.acked) {
-      this.send("frontend", pending.client, Command.Reply.make({ msgid: Command.unsafeMessageId(), body: request.msgid }))
+      this.send("frontend", pending.client, Command.Reply.make({ msgid: Command.unsafeMessageId(), body: request.msgid }, true))
     }
     if (isTracked) {
       const timeout = request.headers.timeout
@@ -419,7 +421,7 @@ export class BrokerCore {
       this.send(
         "frontend",
         job.client,
-        Command.Result.make({ msgid: Command.unsafeMessageId(), result: result.result, requestId: job.request.msgid })
+        Command.Result.make({ msgid: Command.unsafeMessageId(), result: result.result, requestId: job.request.msgid }, true)
       )
     }
   }
@@ -481,7 +483,7 @@ export class BrokerCore {
           requestId: command.msgid,
           code: "no-scheduler",
           detail: "no scheduler is connected"
-        })
+        }, true)
       )
       return
     }
@@ -499,7 +501,7 @@ export class BrokerCore {
 
   private stop(): void {
     this.stopped = true
-    const kbye = () => Command.Kbye.make({ msgid: Command.unsafeMessageId() })
+    const kbye = () => Command.Kbye.make({ msgid: Command.unsafeMessageId() }, true)
     for (const id of this.schedulers.keys()) this.send("frontend", id, kbye())
     for (const buffer of this.waiting.values()) {
       for (const pending of buffer.drain()) this.nack(pending, "shutdown", "the broker is shutting down")
@@ -551,7 +553,7 @@ export class BrokerCore {
   }
 
   private answer(peer: string, body: unknown): void {
-    this.send("admin", peer, Command.Reply.make({ msgid: Command.unsafeMessageId(), body: JSON.stringify(body) }))
+    this.send("admin", peer, Command.Reply.make({ msgid: Command.unsafeMessageId(), body: JSON.stringify(body) }, true))
   }
 
   // -------------------------------------------------------------------------------------------------------------
@@ -562,12 +564,12 @@ export class BrokerCore {
     this.send(
       "frontend",
       pending.client,
-      Command.Nack.make({ msgid: Command.unsafeMessageId(), requestId: pending.request.msgid, code, detail })
+      Command.Nack.make({ msgid: Command.unsafeMessageId(), requestId: pending.request.msgid, code, detail }, true)
     )
   }
 
   private heartbeat(socket: SocketName, peer: string, timestamp: string): void {
-    this.send(socket, peer, Command.Heartbeat.make({ msgid: Command.unsafeMessageId(), timestamp }))
+    this.send(socket, peer, Command.Heartbeat.make({ msgid: Command.unsafeMessageId(), timestamp }, true))
   }
 
   private send(socket: SocketName, peer: string, command: Command.Command): void {

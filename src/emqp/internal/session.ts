@@ -51,7 +51,7 @@ const converse = <R>(options: SessionOptions, handlers: SessionHandlers<R>) =>
       send: (command) => socket.send(Command.encode(command))
     }
     const informId = Command.unsafeMessageId()
-    yield* connection.send(Command.Inform.make({ msgid: informId, queues: options.queues, peerType: options.peerType }))
+    yield* connection.send(Command.Inform.make({ msgid: informId, queues: options.queues, peerType: options.peerType }, true))
     // Until the ACK, everything else is dropped, as the reference does.
     yield* socket.receive.pipe(
       Effect.map((message) => Command.decode(message)),
@@ -88,7 +88,7 @@ const converse = <R>(options: SessionOptions, handlers: SessionHandlers<R>) =>
     const heartbeats = Effect.forever(
       Effect.flatMap(Clock.currentTimeMillis, (now) =>
         connection.send(
-          Command.Heartbeat.make({ msgid: Command.unsafeMessageId(), timestamp: (now / 1000).toFixed(3) })
+          Command.Heartbeat.make({ msgid: Command.unsafeMessageId(), timestamp: (now / 1000).toFixed(3) }, true)
         )).pipe(Effect.zipRight(Effect.sleep(options.heartbeatInterval)))
     )
     const deadAfter = Duration.toMillis(options.heartbeatTimeout) * options.liveness
