@@ -40,6 +40,15 @@ const echo = (transport: Transport.Transport) =>
     }
   })
 
+/** TCP handles open once the event loop has run its close callbacks. */
+const tcpHandles = Effect.async<number>((resume) =>
+  void setImmediate(() =>
+    setImmediate(() =>
+      resume(Effect.sync(() => process.getActiveResourcesInfo().filter((r) => r === "TCPSocketWrap").length))
+    )
+  )
+)
+
 const port = (address: Address.Address) => address._tag === "TcpAddress" ? address.port : -1
 
 const missing = missingOpenssl()
@@ -81,12 +90,16 @@ describe.skipIf(missing !== undefined)("Tls", () => {
   it.scopedLive("refuses a server certificate from an unknown CA with reason Tls", () =>
     Effect.gen(function*() {
       const server = yield* tlsServer(echo)
+      const before = yield* tcpHandles
       const error = yield* Effect.flip(Tls.connect({ host: "localhost", port: port(server.address), ca: otherCa.cert }))
       assert.strictEqual(error.reason, "Tls")
       assert.include(["UNABLE_TO_VERIFY_LEAF_SIGNATURE", "UNABLE_TO_GET_ISSUER_CERT_LOCALLY"], error.code)
       // Node's bundled roots do not know our CA either.
       const defaults = yield* Effect.flip(Tls.connect({ host: "localhost", port: port(server.address) }))
       assert.strictEqual(defaults.reason, "Tls")
+      // Failed handshakes leave no socket open, on either side.
+      yield* Effect.sleep("50 millis")
+      assert.strictEqual(yield* tcpHandles, before)
     }))
 
   it.scopedLive("refuses a certificate for another name", () =>
@@ -206,7 +219,11 @@ describe.skipIf(missing !== undefined)("Tls", () => {
     Effect.gen(function*() {
       const silent = Net.createServer(() => {})
       const sockets = new Set<Net.Socket>()
-      silent.on("connection", (s) => sockets.add(s))
+      // Reads and ignores the ClientHello, so that it sees our FIN.
+      silent.on("connection", (s) => {
+        sockets.add(s)
+        s.on("error", () => {}).resume()
+      })
       yield* Effect.acquireRelease(
         Effect.async<void>((resume) => void silent.listen(0, "127.0.0.1", () => resume(Effect.void))),
         () =>
@@ -222,5 +239,10 @@ describe.skipIf(missing !== undefined)("Tls", () => {
         connectTimeout: Duration.millis(300)
       })))
       assert.strictEqual(error.reason, "ConnectTimeout")
+      // Our side of the timed-out connection is gone; only the silent server's own socket remains.
+      assert.strictEqual(sockets.size, 1)
+      const ours = [...sockets][0]!
+      yield* Effect.sleep("50 millis")
+      assert.isTrue(ours.readableEnded || ours.destroyed, "the server saw our side close")
     }))
 })
