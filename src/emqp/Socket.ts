@@ -96,6 +96,31 @@ const transportError = (endpoint: string) => (error: { readonly message: string;
 
 const connectRetry = Schedule.exponential(Duration.millis(50)).pipe(Schedule.union(Schedule.spaced(Duration.seconds(1))))
 
+/** Binds a ZMTP socket; `tcp://` through the transport module's server. */
+const bindTo = (socket: Zmtp.Socket, endpoint: string): Effect.Effect<void, EmqpError, Scope.Scope> => {
+  const tcp = tcpAddress(endpoint)
+  if (!tcp) return Effect.mapError(Effect.asVoid(socket.bind(endpoint)), fromZmtp)
+  return Server.make({
+    listen: Server.tcp(tcp),
+    // The ZMTP socket owns the connection from here; the server only keeps it until it closes.
+    handler: (transport) => Effect.zipRight(socket.attach(transport, endpoint), Effect.ignore(transport.closed))
+  }).pipe(Effect.asVoid, Effect.mapError(transportError(endpoint)))
+}
+
+/**
+ * Connects a ZMTP socket. Over `tcp://` there is one connection, tried for about 15 s like libzmq's connect
+ * while nothing listens yet: workers and schedulers reconnect with a new socket (and identity) anyway.
+ */
+const connectTo = (socket: Zmtp.Socket, endpoint: string): Effect.Effect<void, EmqpError, Scope.Scope> => {
+  const tcp = tcpAddress(endpoint)
+  if (!tcp) return Effect.mapError(socket.connect(endpoint), fromZmtp)
+  return Tcp.connect(tcp).pipe(
+    Effect.retry({ schedule: connectRetry, times: 20 }),
+    Effect.mapError(transportError(endpoint)),
+    Effect.flatMap((transport) => socket.attach(transport, endpoint))
+  )
+}
+
 const common = (options: SocketOptions) => ({
   mechanism: options.mechanism,
   sendHighWaterMark: options.highWaterMark ?? 1000,
@@ -115,16 +140,7 @@ export const router = (endpoint: string, options: SocketOptions = {}): Bind =>
       Zmtp.make({ type: "ROUTER", routerMandatory: true, routerHandover: true, ...common(options) }),
       fromZmtp
     )
-    const tcp = tcpAddress(endpoint)
-    if (tcp) {
-      yield* Server.make({
-        listen: Server.tcp(tcp),
-        // The ZMTP socket owns the connection from here; the server only keeps it until it closes.
-        handler: (transport) => Effect.zipRight(socket.attach(transport, endpoint), Effect.ignore(transport.closed))
-      }).pipe(Effect.mapError(transportError(endpoint)))
-    } else {
-      yield* Effect.mapError(socket.bind(endpoint), fromZmtp)
-    }
+    yield* bindTo(socket, endpoint)
     const sendTimeout = options.sendTimeout ?? Duration.millis(100)
     const result: MessageSocket = {
       send: (message) =>
@@ -149,20 +165,48 @@ export const router = (endpoint: string, options: SocketOptions = {}): Bind =>
 export const dealer = (endpoint: string, options: SocketOptions = {}): Connect => (identity) =>
   Effect.gen(function*() {
     const socket = yield* Effect.mapError(Zmtp.make({ type: "DEALER", identity, ...common(options) }), fromZmtp)
-    const tcp = tcpAddress(endpoint)
-    if (tcp) {
-      // One connection per DEALER: workers and schedulers reconnect with a new DEALER (and identity) anyway.
-      // Like libzmq's connect, keep trying while nothing listens yet (about 15 s), then fail.
-      const transport = yield* Tcp.connect(tcp).pipe(
-        Effect.retry({ schedule: connectRetry, times: 20 }),
-        Effect.mapError(transportError(endpoint))
-      )
-      yield* socket.attach(transport, endpoint)
-    } else {
-      yield* Effect.mapError(socket.connect(endpoint), fromZmtp)
-    }
+    yield* connectTo(socket, endpoint)
     const result: MessageSocket = {
       send: (message) => Effect.mapError(socket.send(message), fromZmtp),
+      receive: Effect.mapError(socket.receive, fromZmtp)
+    }
+    return result
+  })
+
+/**
+ * A PUB socket bound to `endpoint`: `send` publishes `[topic, ...frames]` to every matching subscriber.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const publisher = (endpoint: string, options: SocketOptions = {}): Bind =>
+  Effect.gen(function*() {
+    const socket = yield* Effect.mapError(Zmtp.make({ type: "PUB", ...common(options) }), fromZmtp)
+    yield* bindTo(socket, endpoint)
+    const result: MessageSocket = {
+      send: (message) => Effect.mapError(socket.send(message), fromZmtp),
+      receive: Effect.never
+    }
+    return result
+  })
+
+/**
+ * A SUB socket connected to `endpoint` and subscribed to the topic prefixes.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const subscriber = (
+  endpoint: string,
+  topics: ReadonlyArray<string>,
+  options: SocketOptions = {}
+): Bind =>
+  Effect.gen(function*() {
+    const socket = yield* Effect.mapError(Zmtp.make({ type: "SUB", ...common(options) }), fromZmtp)
+    for (const topic of topics) yield* Effect.mapError(socket.subscribe(topic), fromZmtp)
+    yield* connectTo(socket, endpoint)
+    const result: MessageSocket = {
+      send: () => Effect.fail(new EmqpError({ reason: "Socket", code: "ENOTSUP", detail: "a SUB socket does not send" })),
       receive: Effect.mapError(socket.receive, fromZmtp)
     }
     return result

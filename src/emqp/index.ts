@@ -32,6 +32,11 @@ export * as Headers from "./Headers.js"
 /**
  * @since 0.1.0
  */
+export * as PubSub from "./PubSub.js"
+
+/**
+ * @since 0.1.0
+ */
 export * as Scheduler from "./Scheduler.js"
 
 /**

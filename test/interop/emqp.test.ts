@@ -16,9 +16,12 @@ import * as LogLevel from "effect/LogLevel"
 import * as Option from "effect/Option"
 import * as Schema from "effect/Schema"
 import type * as Scope from "effect/Scope"
+import * as Chunk from "effect/Chunk"
+import * as Stream from "effect/Stream"
 import * as Broker from "../../src/emqp/Broker.js"
 import * as Client from "../../src/emqp/Client.js"
 import * as Command from "../../src/emqp/Command.js"
+import * as PubSub from "../../src/emqp/PubSub.js"
 import * as Socket from "../../src/emqp/Socket.js"
 import * as Worker from "../../src/emqp/Worker.js"
 import { repoRoot, requirePeer } from "../support/peers.js"
@@ -240,5 +243,36 @@ describe("eMQP interop with EventMQ 0.3.13", () => {
       const lost = yield* Fiber.join(plain)
       assert.isTrue(Either.isLeft(lost))
       if (Either.isLeft(lost)) assert.deepStrictEqual([lost.left.reason, lost.left.code], ["Refused", "worker-lost"])
+    }))
+
+  live("pub/sub: the Python publisher through our relay, and ours through the Python relay", () =>
+    Effect.gen(function*() {
+      const [i1, o1, i2, o2] = [yield* freePort, yield* freePort, yield* freePort, yield* freePort]
+      // Python client library → our relay → our subscriber.
+      yield* PubSub.makeRelay({ incoming: `tcp://127.0.0.1:${i1}`, outgoing: `tcp://127.0.0.1:${o1}` })
+      const ours = yield* PubSub.subscribe(["alerts"], { address: `tcp://127.0.0.1:${o1}` }).pipe(
+        Stream.take(5),
+        Stream.runCollect,
+        Effect.fork
+      )
+      yield* Effect.sleep(Duration.millis(300))
+      yield* pythonClient(["publish", `tcp://127.0.0.1:${i1}`, "alerts.disk", "{\"free\": 3}", "5"])
+      const received = Chunk.toArray(yield* Fiber.join(ours))
+      assert.deepStrictEqual(received, Array.from({ length: 5 }, () => ({ topic: "alerts.disk", message: { free: 3 } })))
+      // Our publisher → the Python relay (emq-pubsub) → our subscriber.
+      yield* spawnEventmq("emq-pubsub", {
+        PUBLISHER_INCOMING_ADDR: `tcp://127.0.0.1:${i2}`,
+        PUBLISHER_OUTGOING_ADDR: `tcp://127.0.0.1:${o2}`
+      })
+      const viaPython = yield* PubSub.subscribe(["jobs"], { address: `tcp://127.0.0.1:${o2}` }).pipe(
+        Stream.take(3),
+        Stream.runCollect,
+        Effect.fork
+      )
+      const publisher = yield* PubSub.makePublisher({ address: `tcp://127.0.0.1:${i2}` })
+      yield* Effect.sleep(Duration.millis(500))
+      for (let n = 0; n < 3; n++) yield* publisher.publish("jobs.done", { n })
+      const relayed = Chunk.toArray(yield* Fiber.join(viaPython).pipe(Effect.timeout(Duration.seconds(10))))
+      assert.deepStrictEqual(relayed, [0, 1, 2].map((n) => ({ topic: "jobs.done", message: { n } })))
     }))
 })

@@ -3,6 +3,7 @@
     emqp_client.py defer ADDR COUNT QUEUE CALLABLE ARGS_JSON [reply]
     emqp_client.py schedule ADDR INTERVAL CALLABLE ARGS_JSON [HEADER,...]
     emqp_client.py unschedule ADDR CALLABLE ARGS_JSON
+    emqp_client.py publish ADDR TOPIC MESSAGE_JSON COUNT
 
 ARGS_JSON is the job's positional arguments; `{i}` in a string argument becomes the job's index. Prints one
 "sent N" line when every message is handed to ZeroMQ, then lingers so the messages leave before exit.
@@ -11,7 +12,7 @@ import json
 import sys
 import time
 
-from eventmq.client.messages import defer_job, schedule
+from eventmq.client.messages import defer_job, schedule, send_publish_request
 from eventmq.sender import Sender
 
 
@@ -39,6 +40,11 @@ def main(argv):
         func, args = argv[2], json.loads(argv[3])
         schedule(sender, func, interval_secs=1, args=args, unschedule=True)
         print("sent 1")
+    elif command == "publish":
+        topic, message, count = argv[2], json.loads(argv[3]), int(argv[4])
+        for _ in range(count):
+            send_publish_request(sender, topic, message)
+        print("sent %d" % count)
     sys.stdout.flush()
     time.sleep(1)
 
