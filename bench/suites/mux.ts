@@ -2,17 +2,22 @@
  * muxado over loopback TCP: one-stream and 8-stream bulk throughput, and small request/response round trips.
  *
  * Every contender runs as a client in one process and a server in another, so each gets the same two
- * processes: ours (TS client → TS server), Go muxado (Go client → Go server, both modules), and plain TCP
- * between two Node processes as the limit.
+ * processes: ours (TS client → TS server), Go muxado (Go client → Go server, both modules), @chainsafe/libp2p-yamux
+ * (over a plain Node socket, no libp2p stack), and plain TCP between two Node processes as the limit.
  *
- * This file is also the TS server: `tsx bench/suites/mux.ts serve <mux|tcp>` prints `listening <port>`.
+ * This file is also the TS server: `tsx bench/suites/mux.ts serve <mux|tcp|yamux>` prints `listening <port>`.
  */
 import { spawn } from "node:child_process"
 import * as Net from "node:net"
 import * as Path from "node:path"
 import * as Readline from "node:readline"
 import { fileURLToPath } from "node:url"
+import { yamux } from "@chainsafe/libp2p-yamux"
+import { logger } from "@libp2p/logger"
+import { AbstractMultiaddrConnection } from "@libp2p/utils"
+import { multiaddr } from "@multiformats/multiaddr"
 import * as Effect from "effect/Effect"
+import type { Uint8ArrayList } from "uint8arraylist"
 import * as Session from "../../src/mux/Session.js"
 import * as MuxStream from "../../src/mux/Stream.js"
 import * as Server from "../../src/transport/Server.js"
@@ -86,6 +91,135 @@ const serveTcp = () =>
     })
   })
 
+// ---- @chainsafe/libp2p-yamux over a Node socket ----------------------------------------------------------------
+
+// libp2p 3 uses Promise.withResolvers (Node ≥ 22); this bench also runs on Node 20.
+const promiseStatics = Promise as unknown as { withResolvers?: () => unknown }
+if (typeof promiseStatics.withResolvers !== "function") {
+  promiseStatics.withResolvers = () => {
+    let resolve: unknown
+    let reject: unknown
+    const promise = new Promise((ok, fail) => {
+      resolve = ok
+      reject = fail
+    })
+    return { promise, resolve, reject }
+  }
+}
+
+/** libp2p's connection interface over a plain `net.Socket` (what @libp2p/tcp does, without the rest of libp2p). */
+class SocketConnection extends AbstractMultiaddrConnection {
+  constructor(private readonly socket: Net.Socket, direction: "inbound" | "outbound") {
+    super({ remoteAddr: multiaddr("/ip4/127.0.0.1/tcp/1"), direction, log: logger("bench:yamux") })
+    socket.on("data", (data: Buffer) => this.onData(data))
+    socket.on("end", () => this.onRemoteCloseWrite())
+    socket.on("close", () => this.onTransportClosed())
+    socket.on("drain", () => this.safeDispatchEvent("drain"))
+  }
+  sendData(data: Uint8ArrayList) {
+    let canSendMore = true
+    for (const buf of data) canSendMore = this.socket.write(buf)
+    return { sentBytes: data.byteLength, canSendMore }
+  }
+  sendReset() {
+    this.socket.resetAndDestroy()
+  }
+  sendPause() {
+    this.socket.pause()
+  }
+  sendResume() {
+    this.socket.resume()
+  }
+  async sendClose() {
+    this.socket.end()
+  }
+}
+
+const yamuxMuxer = (socket: Net.Socket, direction: "inbound" | "outbound") =>
+  yamux()().createStreamMuxer(new SocketConnection(socket, direction))
+
+type YamuxStream = Awaited<ReturnType<ReturnType<typeof yamuxMuxer>["createStream"]>>
+
+const bytesOf = (data: Uint8Array | Uint8ArrayList): Uint8Array => (data instanceof Uint8Array ? data : data.subarray())
+
+const serveYamux = () =>
+  new Promise<never>(() => {
+    const server = Net.createServer({ noDelay: true, allowHalfOpen: true }, (socket) => {
+      const muxer = yamuxMuxer(socket, "inbound")
+      muxer.addEventListener("stream", (event) => {
+        const stream = event.detail
+        let total = 0
+        let echo: boolean | undefined
+        stream.addEventListener("message", (message) => {
+          const data = bytesOf(message.data)
+          if (echo === undefined) echo = data[0] === 0x45
+          total += data.length
+          if (echo) stream.send(data)
+        })
+        stream.addEventListener("remoteCloseWrite", () => {
+          const count = Buffer.alloc(8)
+          count.writeBigUInt64BE(BigInt(total))
+          if (echo !== true) stream.send(count)
+          void stream.close()
+        })
+      })
+    })
+    server.listen(0, "127.0.0.1", () => {
+      const address = server.address()
+      process.stdout.write(`listening ${typeof address === "object" && address !== null ? address.port : 0}\n`)
+    })
+  })
+
+const yamuxConnect = async (port: number) => yamuxMuxer(await connectTcp(port), "outbound")
+
+const send = async (stream: YamuxStream, data: Uint8Array) => {
+  if (!stream.send(data)) await stream.onDrain()
+}
+
+const yamuxBulk = async (port: number, streams: number): Promise<number> => {
+  const muxer = await yamuxConnect(port)
+  const perStream = bulkBytes / streams
+  const startNs = process.hrtime.bigint()
+  await Promise.all(Array.from({ length: streams }, async () => {
+    const stream = await muxer.createStream()
+    const counted = new Promise<void>((ok) => stream.addEventListener("message", () => ok()))
+    for (let sent = 0; sent < perStream; sent += chunkSize) await send(stream, chunk.slice())
+    await stream.close()
+    await counted
+  }))
+  const seconds = Number(process.hrtime.bigint() - startNs) / 1e9
+  await muxer.close()
+  return bulkBytes / seconds / 1e6
+}
+
+const yamuxRoundTrips = async (port: number): Promise<number> => {
+  const muxer = await yamuxConnect(port)
+  const stream = await muxer.createStream()
+  const message = new Uint8Array(rrSize).fill(0x45)
+  let pending = 0
+  let wake: (() => void) | undefined
+  stream.addEventListener("message", (event) => {
+    pending += event.data.byteLength
+    if (pending >= rrSize && wake !== undefined) {
+      const w = wake
+      wake = undefined
+      pending -= rrSize
+      w()
+    }
+  })
+  const roundTrip = () =>
+    new Promise<void>((ok) => {
+      wake = ok
+      stream.send(message)
+    })
+  for (let i = 0; i < rrRounds / 10; i++) await roundTrip()
+  const startNs = process.hrtime.bigint()
+  for (let i = 0; i < rrRounds; i++) await roundTrip()
+  const seconds = Number(process.hrtime.bigint() - startNs) / 1e9
+  await muxer.close()
+  return rrRounds / seconds
+}
+
 // ---- process helpers ------------------------------------------------------------------------------------------
 
 interface Child {
@@ -115,7 +249,7 @@ const start = (command: string, args: ReadonlyArray<string>, waitListening: bool
   })
 
 // Node itself with tsx's loader (not the tsx wrapper), so killing the child kills the server.
-const tsServer = (kind: "mux" | "tcp") =>
+const tsServer = (kind: "mux" | "tcp" | "yamux") =>
   start(process.execPath, ["--import", "tsx", fileURLToPath(import.meta.url), "serve", kind], true)
 
 /** Runs a Go client to completion and returns the number after `key=` in its result line. */
@@ -268,6 +402,7 @@ const suite: Suite = {
               against(goServer(lib, "sink"), (port) =>
                 goClient(lib, port, ["-mode", "bulk", "-streams", String(streams), "-bytes", perStream, "-concurrency", "8"], "MBps"), false)
           ])),
+          "libp2p-yamux 8.0.1": () => against(tsServer("yamux"), (port) => yamuxBulk(port, streams)),
           "plain tcp (node, a connection per stream)": () => against(tsServer("tcp"), (port) => tcpBulk(port, streams))
         }
       )
@@ -283,6 +418,7 @@ const suite: Suite = {
             against(goServer(lib, "echo"), (port) =>
               goClient(lib, port, ["-mode", "rr", "-n", String(rrRounds), "-bytes", String(rrSize)], "ops"), false)
         ])),
+        "libp2p-yamux 8.0.1": () => against(tsServer("yamux"), yamuxRoundTrips),
         "plain tcp (node)": () => against(tsServer("tcp"), tcpRoundTrips)
       }
     )
@@ -294,5 +430,6 @@ export default suite
 
 if (process.argv[2] === "serve" && process.argv[1] === fileURLToPath(import.meta.url)) {
   if (process.argv[3] === "tcp") void serveTcp()
+  else if (process.argv[3] === "yamux") void serveYamux()
   else void Effect.runPromise(Effect.scoped(serveMux))
 }
