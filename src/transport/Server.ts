@@ -288,6 +288,13 @@ const listenOn = (server: Net.Server, listen: ListenOptions): Effect.Effect<void
           ...(listen.backlog !== undefined ? { backlog: listen.backlog } : {})
         }
     )
+    // Interrupted while binding: close the server as soon as it listens.
+    return Effect.sync(() => {
+      server.off("listening", onListening)
+      server.off("error", onError)
+      if (server.listening) server.close()
+      else server.once("listening", () => server.close()).once("error", () => {})
+    })
   })
 }
 
@@ -412,22 +419,6 @@ export const make = <E, R>(
       run(serve(socket, raw, nextId++))
     }
 
-    server.on(listen._tag === "Tls" ? "secureConnection" : "connection", accept)
-    server.on("drop", onDrop)
-    if (listen._tag === "Tls") server.on("tlsClientError", onTlsClientError)
-    if (options.maxConnections !== undefined) server.maxConnections = options.maxConnections
-
-    yield* Effect.acquireRelease(listenOn(server, listen), () =>
-      Effect.sync(() => {
-        server.off("error", onServerError)
-        server.off("drop", onDrop)
-        server.off("tlsClientError", onTlsClientError)
-        server.off(listen._tag === "Tls" ? "secureConnection" : "connection", accept)
-      }))
-    server.on("error", onServerError)
-    const address = boundAddress(listen, server)
-    publish(ServerEvent.Listening({ address }))
-
     // Completes once Node released the listening socket and every connection it counted.
     const serverClosed = yield* Deferred.make<void>()
     const shutdown = (deadline?: Duration.DurationInput): Effect.Effect<void> =>
@@ -447,7 +438,18 @@ export const make = <E, R>(
           Effect.zipRight(Deferred.await(serverClosed))
         )
       })
+    // Registered before listening: a make interrupted or failing after `listen` still closes the server.
     yield* Effect.addFinalizer(() => shutdown())
+
+    // Listeners stay on: `accept` turns late connections away, and a closed server emits nothing else.
+    server.on(listen._tag === "Tls" ? "secureConnection" : "connection", accept)
+    server.on("drop", onDrop)
+    if (listen._tag === "Tls") server.on("tlsClientError", onTlsClientError)
+    if (options.maxConnections !== undefined) server.maxConnections = options.maxConnections
+    yield* listenOn(server, listen)
+    server.on("error", onServerError)
+    const address = boundAddress(listen, server)
+    publish(ServerEvent.Listening({ address }))
 
     return {
       [TypeId]: TypeId,

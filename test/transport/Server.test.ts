@@ -228,6 +228,27 @@ describe("Server", () => {
       assert.strictEqual(reply, "layered")
     }))
 
+  it.live("starting and stopping servers, or interrupting their start, leaves no listening socket", () =>
+    Effect.gen(function*() {
+      const listeners = Effect.async<number>((resume) =>
+        void setImmediate(() =>
+          setImmediate(() =>
+            resume(Effect.sync(() => process.getActiveResourcesInfo().filter((r) => r === "TCPServerWrap").length))
+          )
+        )
+      )
+      const before = yield* listeners
+      const make = Server.make({ listen: Server.tcp({ port: 0 }), handler: () => Effect.void })
+      for (let i = 0; i < 5; i++) {
+        const starting = yield* Effect.fork(Effect.scoped(Effect.zipRight(make, Effect.never)))
+        if (i > 0) yield* Effect.sleep(Duration.millis(i))
+        yield* Fiber.interrupt(starting)
+      }
+      yield* Effect.scoped(make)
+      yield* Effect.sleep("20 millis")
+      assert.strictEqual(yield* listeners, before)
+    }))
+
   it.scopedLive("serves Unix sockets, with the path as address", () =>
     Effect.gen(function*() {
       const path = Path.join(Os.tmpdir(), `effect-wire-server-${process.pid}.sock`)
