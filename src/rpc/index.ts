@@ -6,3 +6,4 @@
 export * as MuxProtocol from "./MuxProtocol.js"
 export * as RpcProtocolError from "./RpcProtocolError.js"
 export * as TransportProtocol from "./TransportProtocol.js"
+export * as ZmtpProtocol from "./ZmtpProtocol.js"

@@ -1,6 +1,7 @@
 /**
- * The server side shared by every connection-oriented RPC protocol: each connection is a client with its own id
- * and codec; its messages go to the engine as they are decoded; its id goes to `disconnects` when it ends.
+ * The server side shared by the RPC protocols: a registry of clients (a connection, a stream, a ZMTP peer), each
+ * with a numeric id; their messages go to the engine as they are decoded; their ids go to `disconnects` when
+ * they leave.
  */
 import type * as RpcMessage from "@effect/rpc/RpcMessage"
 import { ResponseDefectEncoded } from "@effect/rpc/RpcMessage"
@@ -13,51 +14,56 @@ import * as Transport from "../../transport/Transport.js"
 import type { WireCodec } from "./codec.js"
 import type { Connection } from "./connection.js"
 
-interface Client {
-  readonly connection: Connection<unknown>
-  readonly codec: WireCodec
-  readonly lock: Effect.Semaphore
+/** How the engine reaches one client. */
+export interface Peer {
+  /** Sends an encoded response; never fails (a peer that cannot be written is dropped by its owner). */
+  readonly send: (response: RpcMessage.FromServerEncoded) => Effect.Effect<void>
+  /** The client is done (`Eof` and no requests left). */
+  readonly end: Effect.Effect<void>
 }
 
-export interface ServerProtocol {
+export interface ServerCore {
   readonly protocol: RpcServer.Protocol["Type"]
-  /** Serves one connection until the peer closes it or it fails; the connection is the caller's to close. */
+  /** Adds a client; its id is new. */
+  readonly register: (peer: Peer) => number
+  /** Removes a client and reports it to `disconnects`; a no-op for unknown ids. */
+  readonly unregister: (id: number) => Effect.Effect<void>
+  /** Hands decoded messages of a client to the engine, in order. */
+  readonly deliver: (id: number, messages: ReadonlyArray<unknown>) => Effect.Effect<void>
+  /** Serves one byte-stream connection as one client until the peer closes it or it fails. */
   readonly serve: <E>(connection: Connection<E>, codec: WireCodec) => Effect.Effect<void, never, Scope.Scope>
 }
 
-const write = (client: Client, response: RpcMessage.FromServerEncoded): Effect.Effect<void> => {
-  let encoded = client.codec.encode(response)
-  // A value the serialization cannot encode fails that client's requests, as `@effect/rpc`'s own servers do.
-  if (Either.isLeft(encoded)) encoded = client.codec.encode(ResponseDefectEncoded(encoded.left))
-  if (Either.isLeft(encoded) || encoded.right.length === 0) return Effect.void
-  const chunks = encoded.right
-  return client.lock.withPermits(1)(client.connection.write(chunks)).pipe(
-    // `send` cannot fail: a connection that cannot be written is dropped, and its reader reports the disconnect.
-    Effect.catchAll(() => client.connection.abort)
-  )
+/** Encodes a response, or a Defect when the serialization cannot encode it (as `@effect/rpc`'s servers do). */
+export const encodeResponse = (
+  codec: WireCodec,
+  response: RpcMessage.FromServerEncoded
+): ReadonlyArray<Uint8Array> => {
+  let encoded = codec.encode(response)
+  if (Either.isLeft(encoded)) encoded = codec.encode(ResponseDefectEncoded(encoded.left.message))
+  return Either.isLeft(encoded) ? [] : encoded.right
 }
 
-export const make: Effect.Effect<ServerProtocol, never, Scope.Scope> = Effect.gen(function*() {
+export const make: Effect.Effect<ServerCore, never, Scope.Scope> = Effect.gen(function*() {
   const disconnects = yield* Mailbox.make<number>()
   yield* Effect.addFinalizer(() => disconnects.shutdown)
-  const clients = new Map<number, Client>()
+  const peers = new Map<number, Peer>()
   const clientIds = new Set<number>()
   let nextId = 0
   let writeRequest: (clientId: number, message: RpcMessage.FromClientEncoded) => Effect.Effect<void> = () =>
     Effect.void
 
-  const protocol = yield* RpcServer.Protocol.make((write_) => {
-    writeRequest = write_
+  const protocol = yield* RpcServer.Protocol.make((write) => {
+    writeRequest = write
     return Effect.succeed({
       disconnects,
       send: (clientId, response) => {
-        const client = clients.get(clientId)
-        return client === undefined ? Effect.void : write(client, response)
+        const peer = peers.get(clientId)
+        return peer === undefined ? Effect.void : peer.send(response)
       },
-      // The client said `Eof` and its requests are done: nothing more will be sent either way.
       end: (clientId) => {
-        const client = clients.get(clientId)
-        return client === undefined ? Effect.void : client.connection.close
+        const peer = peers.get(clientId)
+        return peer === undefined ? Effect.void : peer.end
       },
       clientIds: Effect.sync(() => clientIds as ReadonlySet<number>),
       initialMessage: Effect.succeedNone,
@@ -67,32 +73,50 @@ export const make: Effect.Effect<ServerProtocol, never, Scope.Scope> = Effect.ge
     })
   })
 
+  const register = (peer: Peer) => {
+    const id = nextId++
+    peers.set(id, peer)
+    clientIds.add(id)
+    return id
+  }
+
+  const unregister = (id: number) =>
+    Effect.suspend(() => {
+      if (!peers.delete(id)) return Effect.void
+      clientIds.delete(id)
+      return disconnects.offer(id)
+    })
+
+  const deliver = (id: number, messages: ReadonlyArray<unknown>) =>
+    Effect.forEach(messages as ReadonlyArray<RpcMessage.FromClientEncoded>, (message) => writeRequest(id, message), {
+      discard: true
+    })
+
   const serve = <E>(connection: Connection<E>, codec: WireCodec): Effect.Effect<void, never, Scope.Scope> =>
     Effect.gen(function*() {
-      const id = nextId++
-      const client: Client = { connection: connection as Connection<unknown>, codec, lock: yield* Effect.makeSemaphore(1) }
-      yield* Effect.addFinalizer(() =>
-        Effect.suspend(() => {
-          clients.delete(id)
-          clientIds.delete(id)
-          return disconnects.offer(id)
-        })
-      )
-      clients.set(id, client)
-      clientIds.add(id)
+      const lock = yield* Effect.makeSemaphore(1)
+      const send = (response: RpcMessage.FromServerEncoded): Effect.Effect<void> => {
+        const chunks = encodeResponse(codec, response)
+        if (chunks.length === 0) return Effect.void
+        return lock.withPermits(1)(connection.write(chunks)).pipe(
+          // A connection that cannot be written is dropped; its reader then ends and reports the disconnect.
+          Effect.catchAll(() => connection.abort)
+        )
+      }
+      const id = register({ send, end: connection.close })
+      yield* Effect.addFinalizer(() => unregister(id))
       while (true) {
         const chunks = yield* connection.read
         if (Transport.isEof(chunks)) return
         const decoded = codec.decode(chunks)
         if (Either.isLeft(decoded)) {
-          // Tell the client why before hanging up; its codec cannot be trusted past this point.
+          // Tell the client why before hanging up: past bad input the byte stream cannot be trusted.
           yield* Effect.logWarning("rpc: undecodable input, closing the connection").pipe(
             Effect.annotateLogs({ clientId: id, reason: decoded.left.message })
           )
-          return yield* write(client, ResponseDefectEncoded(decoded.left.message))
+          return yield* send(ResponseDefectEncoded(decoded.left.message))
         }
-        const messages = decoded.right as ReadonlyArray<RpcMessage.FromClientEncoded>
-        for (let i = 0; i < messages.length; i++) yield* writeRequest(id, messages[i]!)
+        yield* deliver(id, decoded.right)
       }
     }).pipe(
       Effect.catchAllCause((cause) =>
@@ -101,5 +125,5 @@ export const make: Effect.Effect<ServerProtocol, never, Scope.Scope> = Effect.ge
       Effect.annotateLogs("module", "effect-wire/rpc")
     )
 
-  return { protocol, serve }
+  return { protocol, register, unregister, deliver, serve }
 })
