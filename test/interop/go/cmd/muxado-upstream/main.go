@@ -76,7 +76,7 @@ func (s *session) GoAway(code uint32, debug []byte) error {
 	return s.sess.(goAway).GoAway(muxado.ErrorCode(code), debug, time.Now().Add(time.Second))
 }
 
-func (s *session) Close() error                  { return s.sess.Close() }
+func (s *session) Close() error                 { return s.sess.Close() }
 func (s *session) Wait() (error, error, []byte) { return s.sess.Wait() }
 func (s *session) Code(err error) uint32 {
 	if err == nil {

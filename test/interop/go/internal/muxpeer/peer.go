@@ -63,7 +63,32 @@ var (
 	code        = flag.Uint("code", 0, "goaway: error code")
 	debug       = flag.String("debug", "bye", "goaway: debug text")
 	once        = flag.Bool("once", false, "server: serve one connection, then exit")
+	trace       = flag.Bool("trace", false, "print every byte read (rx) and written (tx) on the connection, in hex")
+	payload     = flag.String("payload", "before goaway", "client goaway/close: what to echo first")
 )
+
+// tracedConn prints the raw bytes that cross the connection, so tests can compare them with golden traces.
+type tracedConn struct{ net.Conn }
+
+func (c tracedConn) Read(b []byte) (int, error) {
+	n, err := c.Conn.Read(b)
+	if n > 0 {
+		say("rx %x", b[:n])
+	}
+	return n, err
+}
+
+func (c tracedConn) Write(b []byte) (int, error) {
+	say("tx %x", b)
+	return c.Conn.Write(b)
+}
+
+func traced(conn net.Conn) net.Conn {
+	if *trace {
+		return tracedConn{conn}
+	}
+	return conn
+}
 
 var out = struct {
 	sync.Mutex
@@ -94,7 +119,7 @@ func Main(lib Lib) {
 		fail("dial: %v", err)
 	}
 	conn.(*net.TCPConn).SetNoDelay(true)
-	sess := lib.Client(conn)
+	sess := lib.Client(traced(conn))
 	client(sess)
 }
 
@@ -110,7 +135,7 @@ func serve(lib Lib) {
 			fail("accept: %v", err)
 		}
 		conn.(*net.TCPConn).SetNoDelay(true)
-		sess := lib.Server(conn)
+		sess := lib.Server(traced(conn))
 		done := make(chan struct{})
 		go func() {
 			local, remote, dbg := sess.Wait()
@@ -317,7 +342,7 @@ func client(sess Session) {
 		if err != nil {
 			fail("open: %v", err)
 		}
-		if err := roundTrip(s, []byte("before goaway"), nil); err != nil {
+		if err := roundTrip(s, []byte(*payload), nil); err != nil {
 			fail("%v", err)
 		}
 		if *mode == "goaway" {
