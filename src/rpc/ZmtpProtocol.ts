@@ -18,15 +18,12 @@
  * @since 0.1.0
  */
 import * as RpcClient from "@effect/rpc/RpcClient"
-import type * as RpcMessage from "@effect/rpc/RpcMessage"
 import * as RpcSerialization from "@effect/rpc/RpcSerialization"
 import * as RpcServer from "@effect/rpc/RpcServer"
-import * as Clock from "effect/Clock"
 import * as Context from "effect/Context"
 import * as Deferred from "effect/Deferred"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
-import * as Either from "effect/Either"
 import * as Layer from "effect/Layer"
 import * as Schedule from "effect/Schedule"
 import type * as Scope from "effect/Scope"
@@ -41,6 +38,7 @@ import { ZmtpError } from "../zmtp/ZmtpError.js"
 import * as internalClient from "./internal/client.js"
 import * as codec from "./internal/codec.js"
 import type { Connection } from "./internal/connection.js"
+import * as keyed from "./internal/keyed.js"
 import * as internalServer from "./internal/server.js"
 import type { ClientOptions as TransportClientOptions } from "./TransportProtocol.js"
 
@@ -198,13 +196,6 @@ export class RpcZmtpServer extends Context.Tag("effect-wire/rpc/ZmtpProtocol/Rpc
   ZmtpServer
 >() {}
 
-interface Peer {
-  id: number
-  readonly routingId: Uint8Array
-  codec: codec.WireCodec
-  lastSeen: number
-}
-
 // Routing ids are at most 255 bytes: a Latin-1 string of them is a cheap, exact map key.
 const keyOf = (routingId: Uint8Array): string => String.fromCharCode.apply(null, routingId as unknown as Array<number>)
 
@@ -222,70 +213,23 @@ export const makeServerProtocol = (
   Effect.gen(function*() {
     const serialization = yield* RpcSerialization.RpcSerialization
     const core = yield* internalServer.make
-    const peers = new Map<string, Peer>()
-
-    const forget = (key: string, peer: Peer) =>
-      Effect.suspend(() => {
-        if (peers.get(key) !== peer) return Effect.void
-        peers.delete(key)
-        return core.unregister(peer.id)
-      })
-
-    const add = (key: string, routingId: Uint8Array): Peer => {
-      const peer: Peer = { id: -1, routingId, codec: codec.make(serialization, undefined), lastSeen: 0 }
-      const send = (response: RpcMessage.FromServerEncoded): Effect.Effect<void> => {
-        const chunks = internalServer.encodeResponse(peer.codec, response)
-        if (chunks.length === 0) return Effect.void
-        return socket.send([peer.routingId, chunks.length === 1 ? chunks[0]! : Transport.concat(chunks)]).pipe(
-          // No such peer any more (or the socket is closing): the client is gone.
-          Effect.catchAll(() => forget(key, peer))
-        )
-      }
-      peer.id = core.register({ send, end: forget(key, peer) })
-      peers.set(key, peer)
-      return peer
-    }
-
-    const reader = Effect.gen(function*() {
+    const receive = yield* keyed.make<Uint8Array>({
+      core,
+      codec: () => codec.make(serialization, undefined),
+      send: (routingId, chunks) =>
+        socket.send([routingId, chunks.length === 1 ? chunks[0]! : Transport.concat(chunks)]),
+      clientTimeout: options?.clientTimeout ?? keyed.defaultClientTimeout
+    })
+    yield* Effect.gen(function*() {
       while (true) {
         const message = yield* socket.receive
-        if (message.length < 2) continue
-        const routingId = message[0]!
-        const key = keyOf(routingId)
-        const peer = peers.get(key) ?? add(key, routingId)
-        peer.lastSeen = yield* Clock.currentTimeMillis
-        const decoded = peer.codec.decode(message.slice(1))
-        if (Either.isLeft(decoded)) {
-          // Messages are delimited, so one bad message spoils nothing else: answer it and start a fresh parser.
-          peer.codec = codec.make(serialization, undefined)
-          yield* Effect.logWarning("rpc: undecodable message").pipe(
-            Effect.annotateLogs({ clientId: peer.id, reason: decoded.left.message })
-          )
-          yield* core.protocol.send(peer.id, { _tag: "Defect", defect: decoded.left.message })
-          continue
-        }
-        yield* core.deliver(peer.id, decoded.right)
+        if (message.length >= 2) yield* receive(keyOf(message[0]!), message[0]!, message.slice(1))
       }
     }).pipe(
       Effect.catchAllCause((cause) => Effect.logDebug("rpc: ROUTER socket closed", cause)),
-      Effect.annotateLogs("module", "effect-wire/rpc")
+      Effect.annotateLogs("module", "effect-wire/rpc"),
+      Effect.forkScoped
     )
-    yield* Effect.forkScoped(reader)
-
-    const clientTimeout = options?.clientTimeout ?? Duration.seconds(30)
-    if (clientTimeout !== false) {
-      const timeout = Duration.toMillis(clientTimeout)
-      yield* Effect.gen(function*() {
-        const now = yield* Clock.currentTimeMillis
-        for (const [key, peer] of peers) {
-          if (now - peer.lastSeen >= timeout) yield* forget(key, peer)
-        }
-      }).pipe(
-        Effect.delay(Duration.millis(Math.max(1, timeout / 2))),
-        Effect.forever,
-        Effect.forkScoped
-      )
-    }
     return core.protocol
   })
 
