@@ -10,6 +10,7 @@ import * as Effect from "effect/Effect"
 import * as ExecutionStrategy from "effect/ExecutionStrategy"
 import * as Exit from "effect/Exit"
 import * as EffectPool from "effect/Pool"
+import * as RcMap from "effect/RcMap"
 import * as Scope from "effect/Scope"
 import { adapterOf } from "./internal/socket.js"
 import type * as Transport from "./Transport.js"
@@ -146,3 +147,90 @@ export const make = <E, R>(
 /** After these a connection may hold half a request or half a response. */
 const leavesUnknownState = (cause: Cause.Cause<unknown>): boolean =>
   Cause.isInterrupted(cause) || Cause.isDie(cause) || [...Cause.failures(cause)].some(isTransportError)
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export interface KeyedOptions<K, E, R> {
+  /** Opens one connection to `key` (an address, a tenant, …). */
+  readonly connect: (key: K) => Effect.Effect<Transport.Transport, E, R>
+  /** Most connections open at once per key. */
+  readonly maxSize: number
+  /** Connections kept open per key even when idle. Default: 0. */
+  readonly minSize?: number | undefined
+  /** As for `make`, per key; a key's pool is dropped once unused for this long. Default: 60 seconds. */
+  readonly idleTimeToLive?: Duration.DurationInput | undefined
+}
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export interface KeyedTransportPool<K, E> {
+  readonly [TypeId]: TypeId
+  /** As `TransportPool.get`, from the pool of `key`. */
+  readonly get: (key: K) => Effect.Effect<Transport.Transport, E | TransportError, Scope.Scope>
+  /** As `TransportPool.use`, with a connection to `key`. */
+  readonly use: <A, E2, R2>(
+    key: K,
+    f: (transport: Transport.Transport) => Effect.Effect<A, E2, R2>
+  ) => Effect.Effect<A, E | E2 | TransportError, R2>
+  /** Discards a connection taken from any key's pool. */
+  readonly invalidate: (transport: Transport.Transport) => Effect.Effect<void>
+}
+
+/**
+ * A pool per key (per address, typically), each created on first use and dropped when idle. Keys are compared
+ * with `Equal`: use strings, numbers or `Data` values.
+ *
+ * @example
+ * ```ts
+ * import { Effect } from "effect"
+ * import { Pool, Tcp } from "effect-wire/transport"
+ *
+ * const program = Effect.gen(function*() {
+ *   const pools = yield* Pool.makeKeyed({
+ *     connect: (hostPort: string) => {
+ *       const [host, port] = hostPort.split(":")
+ *       return Tcp.connect({ host: host!, port: Number(port) })
+ *     },
+ *     maxSize: 4
+ *   })
+ *   return yield* pools.use("127.0.0.1:6379", (transport) => transport.write(new TextEncoder().encode("PING\r\n")))
+ * }).pipe(Effect.scoped)
+ * ```
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const makeKeyed = <K, E, R>(
+  options: KeyedOptions<K, E, R>
+): Effect.Effect<KeyedTransportPool<K, E>, never, Scope.Scope | Exclude<R, Scope.Scope>> =>
+  Effect.gen(function*() {
+    const idleTimeToLive = options.idleTimeToLive ?? Duration.minutes(1)
+    const owners = new WeakMap<Transport.Transport, TransportPool<E>>()
+    const pools = yield* RcMap.make({
+      lookup: (key: K) =>
+        make({
+          connect: options.connect(key),
+          maxSize: options.maxSize,
+          minSize: options.minSize,
+          idleTimeToLive
+        }),
+      idleTimeToLive
+    })
+    const get = (key: K): Effect.Effect<Transport.Transport, E | TransportError, Scope.Scope> =>
+      Effect.flatMap(RcMap.get(pools, key), (pool) =>
+        Effect.tap(pool.get, (transport) => Effect.sync(() => owners.set(transport, pool))))
+    const invalidate = (transport: Transport.Transport) =>
+      Effect.suspend(() => owners.get(transport)?.invalidate(transport) ?? Effect.void)
+    return {
+      [TypeId]: TypeId,
+      get,
+      use: <A, E2, R2>(key: K, f: (transport: Transport.Transport) => Effect.Effect<A, E2, R2>) =>
+        Effect.scoped(Effect.flatMap(RcMap.get(pools, key), (pool) => pool.use(f))),
+      invalidate
+    } satisfies KeyedTransportPool<K, E>
+  })
+

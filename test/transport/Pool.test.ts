@@ -138,4 +138,26 @@ describe("Pool", () => {
       yield* Effect.sleep("100 millis")
       assert.strictEqual(server.open(), 0)
     }))
+
+  it.scopedLive("makeKeyed: one pool per key, each reused, all dropped when idle", () =>
+    Effect.gen(function*() {
+      const a = yield* lineServer
+      const b = yield* lineServer
+      const servers: Record<string, typeof a> = { a, b }
+      const pools = yield* Pool.makeKeyed({
+        connect: (key: string) => servers[key]!.connect,
+        maxSize: 2,
+        idleTimeToLive: Duration.millis(200)
+      })
+      const replies: Array<string> = []
+      for (const key of ["a", "b", "a", "b", "a"]) replies.push(yield* pools.use(key, (t) => request(t, key)))
+      assert.deepStrictEqual(replies, ["1:a", "1:b", "1:a", "1:b", "1:a"])
+      assert.strictEqual(a.connections(), 1)
+      assert.strictEqual(b.connections(), 1)
+      yield* Effect.sleep("1 second")
+      assert.strictEqual(a.open() + b.open(), 0)
+      // A discarded connection is replaced on the next use of its key.
+      yield* Effect.scoped(Effect.flatMap(pools.get("a"), pools.invalidate))
+      assert.strictEqual(yield* pools.use("a", (t) => request(t, "again")), "3:again")
+    }))
 })
