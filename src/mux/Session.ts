@@ -38,6 +38,7 @@ import * as Tcp from "../transport/Tcp.js"
 import * as Transport from "../transport/Transport.js"
 import type { TransportError } from "../transport/TransportError.js"
 import type * as Frame from "./Frame.js"
+import * as internalMetrics from "./internal/metrics.js"
 import * as internal from "./internal/session.js"
 import type { StreamCore } from "./internal/stream.js"
 import { ErrorCode, MuxError } from "./MuxError.js"
@@ -152,6 +153,15 @@ export interface Session {
   readonly remoteGoAway: Effect.Effect<Option.Option<Frame.GoAway>>
   readonly stats: Effect.Effect<Stats>
 }
+
+/**
+ * Process-wide counters of all sessions: `mux_bytes_received`, `mux_bytes_sent`, `mux_frames_received`,
+ * `mux_streams_opened`, `mux_streams_accepted`, `mux_resets_sent`, and `mux_sessions_ended` (tagged `reason`).
+ *
+ * @since 0.1.0
+ * @category metrics
+ */
+export const metrics = internalMetrics.metrics
 
 /**
  * @since 0.1.0

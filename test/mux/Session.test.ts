@@ -3,6 +3,7 @@ import * as Chunk from "effect/Chunk"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Fiber from "effect/Fiber"
+import * as Metric from "effect/Metric"
 import * as Option from "effect/Option"
 import * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
@@ -278,6 +279,59 @@ describe("Session faults (spec §12)", () => {
 })
 
 const raw = rawPeer
+
+describe("Session faults, more", () => {
+  it.scopedLive("a duplicate SYN for a live stream kills the session with GOAWAY 1 (as ngrok ≥ #7 does)", () =>
+    Effect.gen(function*() {
+      const { raw, session } = yield* withRaw({ role: "server" })
+      yield* raw.send(data(3, "a", { syn: true }), data(3, "b", { syn: true }))
+      const frame = yield* raw.next
+      assert.isTrue(frame !== "eof" && frame._tag === "GoAway" && frame.code === 1 && frame.lastStreamId === 3)
+      yield* raw.transport.shutdownWrite
+      assert.strictEqual((yield* session.await).local.reason, "ProtocolError")
+    }))
+
+  it.scopedLive("DATA after the peer's FIN draws RST 4; the stream's data before it is intact", () =>
+    Effect.gen(function*() {
+      const { raw, session } = yield* withRaw({ role: "server" })
+      yield* raw.send(data(3, "done", { syn: true, fin: true }), data(3, "late"))
+      assert.strictEqual(yield* raw.nextHex, "00 00 04 00 00 00 00 03 00 00 00 04")
+      const stream = yield* session.accept
+      assert.strictEqual(text((yield* stream.read) as ReadonlyArray<Uint8Array>), "done")
+      assert.strictEqual(yield* stream.read, MuxStream.Eof)
+      // SYN|FIN means only that the peer half-closed: we can still answer.
+      yield* stream.write(ascii("reply"))
+      assert.strictEqual(yield* raw.nextHex, "00 00 04 20 00 00 00 03 00 00 00 04")
+      assert.strictEqual(yield* raw.nextHex, "00 00 05 10 00 00 00 03 " + toHex(ascii("reply")))
+    }))
+
+  it.scopedLive("a truncated frame then EOF ends the session with ConnectionLost 15 and fails open streams", () =>
+    Effect.gen(function*() {
+      const { raw, session } = yield* withRaw({ role: "server" })
+      yield* raw.send(data(3, "a", { syn: true }), Uint8Array.from([0, 0, 9, 0x10, 0, 0, 0, 3, 1, 2]))
+      const stream = yield* session.accept
+      yield* raw.transport.shutdownWrite
+      const end = yield* session.await
+      assert.strictEqual(end.local.reason, "ConnectionLost")
+      assert.strictEqual(end.local.code, 15)
+      assert.match(end.local.detail ?? "", /mid-frame/)
+      yield* stream.read
+      assert.strictEqual((yield* Effect.flip(stream.read)).reason, "ConnectionLost")
+    }))
+
+  it.scoped("metrics count streams, bytes, frames and session ends", () =>
+    Effect.gen(function*() {
+      const before = yield* Metric.value(Session.metrics.streamsOpened)
+      const framesBefore = yield* Metric.value(Session.metrics.framesReceived)
+      const { client, server } = yield* twoSessions()
+      const stream = yield* client.open()
+      yield* stream.write(ascii("counted"))
+      const accepted = yield* server.accept
+      yield* accepted.read
+      assert.strictEqual((yield* Metric.value(Session.metrics.streamsOpened)).count - before.count, 1)
+      assert.isAtLeast((yield* Metric.value(Session.metrics.framesReceived)).count - framesBefore.count, 1)
+    }))
+})
 
 describe("Session between two of ours", () => {
   it.scoped("echo on 64 concurrent streams with checksums, both directions half-closed", () =>

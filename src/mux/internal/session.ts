@@ -9,6 +9,7 @@ import type { TransportError } from "../../transport/TransportError.js"
 import * as Frame from "../Frame.js"
 import { ErrorCode, MuxError } from "../MuxError.js"
 import { Decoder } from "./decoder.js"
+import { count, countReason, metrics } from "./metrics.js"
 import { Outbox } from "./outbox.js"
 import { sessionScheduler } from "./scheduler.js"
 import { type Host, StreamCore } from "./stream.js"
@@ -92,6 +93,7 @@ export class SessionCore implements Host {
   readonly grant = (streamId: number, increment: number): void => this.outbox.grant(streamId, increment)
 
   readonly sendRst = (streamId: number, code: number): void => {
+    count(metrics.resetsSent, 1)
     if (!this.outbox.pushControl(Frame.u32Frame(Frame.FrameType.Rst, streamId, code))) {
       this.terminate(
         new MuxError({ reason: "InternalError", code: ErrorCode.InternalError, detail: "control queue overflow" }),
@@ -119,6 +121,7 @@ export class SessionCore implements Host {
         )
       }
       this.nextId = id
+      count(metrics.streamsOpened, 1)
       const stream = new StreamCore(id, true, this)
       this.streams.set(id, stream)
       return Effect.succeed(stream)
@@ -213,16 +216,24 @@ export class SessionCore implements Host {
 
   /** Feeds one transport read to the decoder and handles every complete frame. */
   private handleChunks(chunks: ReadonlyArray<Uint8Array>): void {
-    for (const chunk of chunks) this.decoder.push(chunk)
+    let bytes = 0
+    for (const chunk of chunks) {
+      this.decoder.push(chunk)
+      bytes += chunk.length
+    }
+    count(metrics.bytesReceived, bytes)
+    let frames = 0
     for (;;) {
       const frame = this.decoder.next(this.filter)
-      if (frame === undefined) return
+      if (frame === undefined) break
       if (frame instanceof MuxError) {
         if (this.dead === undefined) this.terminate(frame, frame.code, frame.detail ?? frame.reason)
-        return
+        break
       }
+      frames++
       if (this.dead === undefined) this.handleFrame(frame)
     }
+    count(metrics.framesReceived, frames)
   }
 
   private handleFrame(frame: Frame.Frame): void {
@@ -280,6 +291,7 @@ export class SessionCore implements Host {
       case Verdict.New: {
         const stream = new StreamCore(frame.streamId, false, this)
         this.streams.set(frame.streamId, stream)
+        count(metrics.streamsAccepted, 1)
         // The rest of this frame's payload (if it comes in pieces) goes to the new stream.
         this.verdict = Verdict.Deliver
         this.verdictStream = stream
@@ -394,6 +406,9 @@ export class SessionCore implements Host {
       return Clock.currentTimeMillis.pipe(
         Effect.flatMap((now) => {
           this.writeStartedAt = now
+          let bytes = 0
+          for (const chunk of batch) bytes += chunk.length
+          count(metrics.bytesSent, bytes)
           return this.transport.writeAll(batch)
         }),
         Effect.matchEffect({
@@ -454,6 +469,7 @@ export class SessionCore implements Host {
   terminate(error: MuxError, code: number | undefined, debug: string | undefined): void {
     if (this.dead !== undefined) return
     this.dead = error
+    countReason(error.reason)
     const last = code === undefined ? undefined : Frame.unsafeEncode(Frame.goAway(this.lastRemoteId, code, debug ?? ""))
     this.outbox.finish(error, last)
     for (const stream of this.streams.values()) {
