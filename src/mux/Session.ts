@@ -24,6 +24,7 @@ import * as Exit from "effect/Exit"
  * @since 0.1.0
  */
 import * as Config from "effect/Config"
+import type * as ConfigError from "effect/ConfigError"
 import * as Context from "effect/Context"
 import * as Deferred from "effect/Deferred"
 import * as Duration from "effect/Duration"
@@ -269,7 +270,7 @@ export const layer = (options: Options): Layer.Layer<MuxSession, never, Transpor
  */
 export const layerConfig = (
   config: Config.Config<Options>
-): Layer.Layer<MuxSession, import("effect/ConfigError").ConfigError, Transport.CurrentTransport> =>
+): Layer.Layer<MuxSession, ConfigError.ConfigError, Transport.CurrentTransport> =>
   Layer.scoped(
     MuxSession,
     Effect.flatMap(Effect.all([config, Transport.CurrentTransport]), ([options, transport]) => make(transport, options))

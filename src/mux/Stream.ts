@@ -8,11 +8,14 @@
  * @since 0.1.0
  */
 import * as Chunk from "effect/Chunk"
+import * as Deferred from "effect/Deferred"
 import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
 import * as Predicate from "effect/Predicate"
 import * as Sink from "effect/Sink"
 import * as Stream from "effect/Stream"
+import * as Transport from "../transport/Transport.js"
+import { TransportError } from "../transport/TransportError.js"
 import { type StreamCore, StreamEof } from "./internal/stream.js"
 import { ErrorCode, MuxError } from "./MuxError.js"
 
@@ -83,6 +86,8 @@ export interface MuxStream {
   readonly reset: (code?: number) => Effect.Effect<void>
   /** Bytes received and not yet read. */
   readonly buffered: Effect.Effect<number>
+  /** Completes when both directions are closed; fails with the error that ended the stream otherwise. */
+  readonly closed: Effect.Effect<void, MuxError>
 }
 
 /**
@@ -102,7 +107,12 @@ const concat = (chunks: ReadonlyArray<Uint8Array>, size: number): Uint8Array => 
   return out
 }
 
-/** @internal */
+/**
+ * Wraps a session's stream state; sessions call it, applications get streams from `open` and `accept`.
+ *
+ * @since 0.1.0
+ * @category internal
+ */
 export const fromCore = (core: StreamCore): MuxStream => {
   const readUpTo = (max: number) => core.read(max)
   const read = core.read(Number.POSITIVE_INFINITY)
@@ -157,6 +167,41 @@ export const fromCore = (core: StreamCore): MuxStream => {
     closeWrite: core.closeWrite,
     close: core.close,
     reset: (code = ErrorCode.StreamReset) => core.reset(code),
-    buffered: Effect.sync(() => core.buffered)
+    buffered: Effect.sync(() => core.buffered),
+    closed: Deferred.await(core.ended)
+  }
+}
+
+const transportError = (error: MuxError, reason: "Read" | "Write" | "Closed"): TransportError =>
+  new TransportError({ reason, code: error.reason, detail: error.message, cause: error })
+
+/**
+ * A stream as a `Transport`, so any protocol of this library (or any code written against the transport port)
+ * can run over one muxado stream: `shutdownWrite` is FIN, `close` closes both directions, `abort` resets with 6
+ * (StreamCancelled). Mux errors surface as `TransportError`s whose `code` is the `MuxError` reason.
+ *
+ * @since 0.1.0
+ * @category conversions
+ */
+export const toTransport = (stream: MuxStream, info: Transport.ConnectionInfo): Transport.Transport => {
+  const writeAll = (chunks: ReadonlyArray<Uint8Array>) =>
+    Effect.mapError(
+      Effect.forEach(chunks, stream.write, { discard: true }),
+      (error) => transportError(error, "Write")
+    )
+  return {
+    [Transport.TypeId]: Transport.TypeId,
+    read: Effect.mapBoth(stream.read, {
+      onFailure: (error) => transportError(error, "Read"),
+      onSuccess: (result): Transport.ReadResult =>
+        result === Eof ? Transport.Eof : (result as readonly [Uint8Array, ...Array<Uint8Array>])
+    }),
+    write: (chunk) => writeAll([chunk]),
+    writeAll,
+    shutdownWrite: Effect.mapError(stream.closeWrite, (error) => transportError(error, "Write")),
+    close: () => stream.close,
+    abort: () => stream.reset(ErrorCode.StreamCancelled),
+    closed: Effect.mapError(stream.closed, (error) => transportError(error, "Closed")),
+    info: Effect.succeed(info)
   }
 }

@@ -11,6 +11,7 @@ import * as TestClock from "effect/TestClock"
 import * as Frame from "../../src/mux/Frame.js"
 import * as Session from "../../src/mux/Session.js"
 import * as MuxStream from "../../src/mux/Stream.js"
+import * as Address from "../../src/transport/Address.js"
 import * as Memory from "../../src/transport/Memory.js"
 import { ascii, data, pattern, rawPeer, sum, text, toHex } from "./support.js"
 
@@ -279,6 +280,31 @@ describe("Session faults (spec §12)", () => {
 })
 
 const raw = rawPeer
+
+describe("Stream as a Transport", () => {
+  it.scoped("a muxado session runs inside one stream of another (toTransport), and `closed` reports the end", () =>
+    Effect.gen(function*() {
+      const { client, server } = yield* twoSessions()
+      const outerClient = yield* client.open({ eager: true })
+      const outerServer = yield* server.accept
+      const info = { local: Address.memory("inner-a"), remote: Address.memory("inner-b"), tls: undefined }
+      const innerClient = yield* Session.make(MuxStream.toTransport(outerClient, info), { role: "client" })
+      const innerServer = yield* Session.make(MuxStream.toTransport(outerServer, info), { role: "server" })
+      yield* Effect.forkScoped(Effect.scoped(Effect.gen(function*() {
+        const stream = yield* innerServer.accept
+        yield* stream.write(yield* readAll(stream))
+        yield* stream.closeWrite
+      })).pipe(Effect.orDie))
+      const stream = yield* innerClient.open()
+      const payload = pattern(300 * 1024, 9)
+      yield* Effect.fork(Effect.zipRight(stream.write(payload), stream.closeWrite))
+      const echoed = yield* readAll(stream)
+      assert.strictEqual(sum(echoed), sum(payload))
+      yield* Effect.fork(innerClient.close)
+      yield* innerServer.await
+      yield* outerClient.closed
+    }))
+})
 
 describe("Session faults, more", () => {
   it.scopedLive("a duplicate SYN for a live stream kills the session with GOAWAY 1 (as ngrok ≥ #7 does)", () =>

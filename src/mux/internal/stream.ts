@@ -1,4 +1,6 @@
+import * as Deferred from "effect/Deferred"
 import * as Effect from "effect/Effect"
+import * as FiberId from "effect/FiberId"
 import { Flag, FrameType, HeaderSize, writeHeader } from "../Frame.js"
 import { ErrorCode, MuxError } from "../MuxError.js"
 import type { Entry } from "./outbox.js"
@@ -47,6 +49,8 @@ export class StreamCore {
   private writerWait: Resume<void, never> | undefined
   private readonly lock = Effect.unsafeMakeSemaphore(1)
   // lifecycle
+  /** Completes when the stream is done in both directions, or fails with what ended it. */
+  readonly ended = Deferred.unsafeMake<void, MuxError>(FiberId.none)
   attached = true
   isReset = false
   readClosed = false
@@ -82,6 +86,7 @@ export class StreamCore {
 
   /** The stream ends with `error`: buffered data stays readable, then reads fail; writes fail at once. */
   fail(error: MuxError, reset: boolean): void {
+    Deferred.unsafeDone(this.ended, Effect.fail(error))
     if (reset) this.isReset = true
     if (this.readError === undefined) this.readError = error
     if (this.writeError === undefined) this.writeError = error
@@ -200,10 +205,11 @@ export class StreamCore {
     if (this.finSent) return Effect.void
     const error = this.writeError ?? this.host.dead
     if (error !== undefined) return Effect.fail(error)
-    return this.sendFin
+    return this.sendFin()
   }))
 
-  private get sendFin(): Effect.Effect<void, MuxError> {
+  /** Queues the FIN (after an empty SYN if the stream never went on the wire); call with the lock held. */
+  private sendFin(): Effect.Effect<void, MuxError> {
     const syn = this.synSent ? undefined : this.dataFrame(new Uint8Array(0), false)
     const fin = this.dataFrame(new Uint8Array(0), true)
     this.finSent = true
@@ -232,7 +238,7 @@ export class StreamCore {
     // A writer waiting for window gives up, so the FIN does not wait behind it for ever.
     this.writeError = this.closedError("stream closed")
     this.wakeWriter()
-    return this.lock.withPermits(1)(Effect.suspend(() => this.sendFin)).pipe(
+    return this.lock.withPermits(1)(Effect.suspend(() => this.sendFin())).pipe(
       Effect.ignore,
       Effect.ensuring(Effect.sync(() => this.detach(false)))
     )
@@ -272,6 +278,7 @@ export class StreamCore {
   }
 
   private detach(reset: boolean): void {
+    Deferred.unsafeDone(this.ended, Effect.void)
     if (!this.attached) return
     this.attached = false
     this.host.detach(this, reset)
