@@ -15,7 +15,7 @@ const bulkBytes = 256 * 1024 * 1024
 const bulkChunk = 64 * 1024
 const pingSize = 64
 const roundTrips = 20_000
-const runs = 5
+const runs = 7
 
 const mib = (bytes: number) => bytes / (1024 * 1024)
 const seconds = (start: bigint) => Number(process.hrtime.bigint() - start) / 1e9
