@@ -3,6 +3,7 @@
  *
  * @since 0.1.0
  */
+export * as AmqpProtocol from "./AmqpProtocol.js"
 export * as MuxProtocol from "./MuxProtocol.js"
 export * as RpcProtocolError from "./RpcProtocolError.js"
 export * as TransportProtocol from "./TransportProtocol.js"
