@@ -3,6 +3,7 @@ import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Fiber from "effect/Fiber"
 import * as Queue from "effect/Queue"
+import * as Supervisor from "effect/Supervisor"
 import * as TestClock from "effect/TestClock"
 import * as Frame from "../../src/mux/Frame.js"
 import * as Heartbeat from "../../src/mux/Heartbeat.js"
@@ -129,5 +130,26 @@ describe("Heartbeat", () => {
       const event = yield* Queue.take(events)
       assert.strictEqual(event._tag, "Beat")
       assert.strictEqual(yield* raw.nextHex, "00 00 04 20 00 00 00 03 00 00 00 04")
+    }))
+})
+
+describe("Resources", () => {
+  it.scopedLive("closing the scope mid-flight (heartbeat, typed accept, blocked writer, pending accept) leaves no fiber running", () =>
+    Effect.gen(function*() {
+      const supervisor = yield* Supervisor.track
+      yield* Effect.scoped(Effect.gen(function*() {
+        const { client, server } = yield* pairOfTyped({ respondToHeartbeats: true })
+        yield* Heartbeat.make(client, { interval: "10 millis", tolerance: "1 second" })
+        yield* Effect.forkScoped(server.acceptTyped)
+        yield* Effect.forkScoped(client.acceptTyped)
+        const stream = yield* client.openTyped(9)
+        yield* Effect.forkScoped(stream.write(new Uint8Array(1024 * 1024)))
+        yield* Effect.sleep("50 millis")
+        // Sessions, typed dispatchers, heartbeat, accepts and the writer: all alive now.
+        assert.isAbove((yield* supervisor.value).length, 8)
+      })).pipe(Effect.supervised(supervisor))
+      const fibers = yield* supervisor.value
+      const running = yield* Effect.filter(fibers, (fiber) => Effect.map(fiber.status, (status) => status._tag !== "Done"))
+      assert.strictEqual(running.length, 0)
     }))
 })
