@@ -202,7 +202,7 @@ export const make = (
   options: Options
 ): Effect.Effect<Session, never, Scope.Scope> =>
   Effect.gen(function*() {
-    const core = new internal.SessionCore(transport, resolve(options))
+    const core = new internal.SessionCore(transport, resolve(options), yield* Effect.clock)
     yield* internal.run(core)
     // Waiting to accept must stay interruptible, so this is not `acquireRelease` (whose acquire is not).
     const scopedStream = (acquire: Effect.Effect<StreamCore, MuxError>) =>

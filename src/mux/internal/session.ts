@@ -78,7 +78,12 @@ export class SessionCore implements Host {
   readonly frameCap: number
   readonly thresholdUpdates: boolean
 
-  constructor(readonly transport: Transport.Transport, readonly options: ResolvedOptions) {
+  constructor(
+    readonly transport: Transport.Transport,
+    readonly options: ResolvedOptions,
+    /** The clock of the fiber that made the session (so `TestClock` drives the write watchdog in tests). */
+    private readonly clock: Clock.Clock
+  ) {
     this.nextId = options.role === "client" ? 1 : 0
     this.windowSize = options.windowSize
     this.frameCap = options.frameCap
@@ -403,14 +408,13 @@ export class SessionCore implements Host {
   readonly writeLoop: Effect.Effect<void> = Effect.suspend(() => {
     const loop: Effect.Effect<void> = Effect.flatMap(this.outbox.take, (batch) => {
       if (batch === undefined) return Effect.void
-      return Clock.currentTimeMillis.pipe(
-        Effect.flatMap((now) => {
-          this.writeStartedAt = now
-          let bytes = 0
-          for (const chunk of batch) bytes += chunk.length
-          count(metrics.bytesSent, bytes)
-          return this.transport.writeAll(batch)
-        }),
+      return Effect.suspend(() => {
+        this.writeStartedAt = this.clock.unsafeCurrentTimeMillis()
+        let bytes = 0
+        for (const chunk of batch) bytes += chunk.length
+        count(metrics.bytesSent, bytes)
+        return this.transport.writeAll(batch)
+      }).pipe(
         Effect.matchEffect({
           onFailure: (error) =>
             Effect.sync(() => {
