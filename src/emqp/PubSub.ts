@@ -146,15 +146,16 @@ export const makePublisher = (
 export const subscribeWith = (subscriber: Socket.Bind): Stream.Stream<Published, EmqpError> =>
   Stream.unwrapScoped(Effect.map(subscriber, (socket) =>
     Stream.repeatEffect(socket.receive).pipe(
-      Stream.filterMapEffect((frames) => {
+      Stream.mapEffect((frames) => {
         const topic = frames.length === 2 ? Utf8.decode(frames[0]!) : undefined
         const text = frames.length === 2 ? Utf8.decode(frames[1]!) : undefined
         const message = text === undefined ? undefined : Either.try(() => JSON.parse(text) as unknown)
         if (topic === undefined || message === undefined || Either.isLeft(message)) {
           return Effect.as(Effect.logWarning("skipped a published message that is not [topic, json]"), Option.none())
         }
-        return Effect.succeed(Option.some({ topic, message: message.right }))
-      })
+        return Effect.succeed(Option.some<Published>({ topic, message: message.right }))
+      }),
+      Stream.filterMap((published) => published)
     )))
 
 /**
