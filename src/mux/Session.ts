@@ -2,23 +2,37 @@
  * A muxado v2 session: many streams over one transport, wire-compatible with Go's
  * `github.com/inconshreveable/muxado` and `golang.ngrok.com/muxado/v2`.
  *
- * A session is a scoped resource. It owns three fibers: a reader that decodes frames and hands bytes to
+ * A session is a scoped resource. It owns four fibers: a reader that decodes frames and hands bytes to
  * per-stream buffers (bounded by the window, so it never waits on a slow consumer), a writer that drains a
- * bounded queue into few transport writes, and a closer. Closing the scope sends `GOAWAY(0, "no error")`,
- * flushes it within `closeTimeout` and closes the transport, as Go's `Close()` does.
+ * bounded queue into few transport writes, a watchdog for the connection write timeout, and a closer. Closing
+ * the scope sends `GOAWAY(0, "no error")`, flushes it within `closeTimeout` and closes the transport, as Go's
+ * `Close()` does. A GOAWAY is always the last frame: Go peers mis-read anything after it.
  *
  * @example
  * ```ts
  * import * as Effect from "effect/Effect"
-import * as Exit from "effect/Exit"
- * import * as Session from "effect-wire/mux/Session"
+ * import * as Stream from "effect/Stream"
+ * import { Session } from "effect-wire/mux"
+ * import { Server } from "effect-wire/transport"
  *
- * const echoOnce = (transport: Transport) =>
- *   Effect.scoped(Effect.gen(function*() {
- *     const session = yield* Session.make(transport, { role: "server" })
- *     const stream = yield* session.accept
- *     yield* stream.readable.pipe(Stream.run(stream.writable))
- *   }))
+ * // An echo server: one session per TCP connection, every stream copied back.
+ * const echo = Session.serve({
+ *   listen: Server.tcp({ host: "127.0.0.1", port: 4000 }),
+ *   handler: (session) =>
+ *     Effect.forever(
+ *       Effect.flatMap(session.accept, (stream) =>
+ *         Effect.forkScoped(Stream.run(stream.readable, stream.writable)))
+ *     ).pipe(Effect.scoped, Effect.ignore)
+ * })
+ *
+ * // A client: open a stream, send, half-close, read the answer.
+ * const call = Effect.gen(function*() {
+ *   const session = yield* Session.connect({ host: "127.0.0.1", port: 4000 })
+ *   const stream = yield* session.open()
+ *   yield* stream.write(new TextEncoder().encode("hello muxado"))
+ *   yield* stream.closeWrite
+ *   return yield* Stream.runCollect(stream.readable)
+ * }).pipe(Effect.scoped)
  * ```
  *
  * @since 0.1.0
