@@ -64,7 +64,7 @@ export const make = (engine: Engine, ch: ChannelState): AmqpChannel => {
       if (ch.consumers.get(consumer.tag) !== consumer) return Effect.void
       consumer.cancelling = true
       return unit(Methods.make("BasicCancel", { consumerTag: consumer.tag }), "BasicCancelOk").pipe(
-        Effect.ignore,
+        engine.withDeadline,
         Effect.zipRight(Effect.suspend(() => {
           ch.consumers.delete(consumer.tag)
           return consumer.mailbox.clear

@@ -280,8 +280,7 @@ export class Engine {
       const close = Methods.make("ChannelClose", { replyCode: 200, replyText: "", classId: 0, methodId: 0 })
       return this.writer.offer({ channel: ch.id, frame: Frame.method(ch.id, close) }).pipe(
         Effect.zipRight(Deferred.await(closeOk)),
-        Effect.timeout(this.config.closeTimeout),
-        Effect.ignore,
+        this.withDeadline,
         Effect.ensuring(Effect.sync(() => {
           this.failChannel(
             ch,
@@ -431,7 +430,7 @@ export class Engine {
       }
       default:
         if (this.state !== "open") return undefined
-        return this.fatal(503, `unexpected ${method._tag} on channel 0`)
+        return this.fatal(505, `unexpected ${method._tag} on channel 0`)
     }
   }
 
@@ -574,8 +573,7 @@ export class Engine {
     this.failAll(this.error ?? error)
     return this.writer.send({ channel: 0, frame: Frame.method(0, Methods.make("ConnectionCloseOk", {})), force: true })
       .pipe(
-        Effect.timeout(this.config.closeTimeout),
-        Effect.ignore,
+        this.withDeadline,
         Effect.zipRight(this.finish(this.error ?? error, true))
       )
   }
@@ -583,6 +581,13 @@ export class Engine {
   // -------------------------------------------------------------------------------------------------------------
   // Ending
   // -------------------------------------------------------------------------------------------------------------
+
+  /**
+   * Bounds a close handshake by `closeTimeout`. Interruptible inside, because it usually runs in a finalizer
+   * (uninterruptible), where a plain timeout would wait for the loser forever.
+   */
+  readonly withDeadline = <A, E>(self: Effect.Effect<A, E>): Effect.Effect<void> =>
+    Effect.ignore(Effect.timeout(Effect.interruptible(self), this.config.closeTimeout))
 
   private failAll(error: ClientError): void {
     for (const ch of this.channels.values()) this.failChannel(ch, error)
@@ -604,7 +609,8 @@ export class Engine {
         Deferred.fail(this.closed, this.error),
         this.writer.fail(this.error),
         this.gate.unblock,
-        graceful ? this.transport.close({ timeout: this.config.closeTimeout }) : this.transport.abort(),
+        // Interruptible: the transport's own deadline must be able to fire inside a finalizer.
+        graceful ? Effect.interruptible(this.transport.close({ timeout: this.config.closeTimeout })) : this.transport.abort(),
         heartbeat === undefined ? Effect.void : Fiber.interruptFork(heartbeat)
       ], { discard: true })
     })
@@ -630,8 +636,7 @@ export class Engine {
       const close = Methods.make("ConnectionClose", { replyCode: code, replyText: text.slice(0, 200), classId: 0, methodId: 0 })
       return this.writer.offer({ channel: 0, frame: Frame.method(0, close), force: true }).pipe(
         Effect.zipRight(Deferred.await(this.closeOk)),
-        Effect.timeout(this.config.closeTimeout),
-        Effect.ignore,
+        this.withDeadline,
         Effect.zipRight(this.finish(error, true))
       )
     })
