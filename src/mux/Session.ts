@@ -99,6 +99,11 @@ export interface Options {
    * `"half"` waits until half the window is consumed (fewer frames). Default: `"read"`.
    */
   readonly windowUpdates?: "read" | "half" | undefined
+  /**
+   * A deadline for each stream `write`, covering the wait for the peer's window (which Go's writes lack): a
+   * write that misses it fails with `Timeout` and the unsent rest is dropped. Default: none (wait, as Go does).
+   */
+  readonly streamWriteTimeout?: Duration.DurationInput | undefined
   /** A transport write that takes longer kills the session with WriteTimeout (13). Default: 10 seconds. */
   readonly writeTimeout?: Duration.DurationInput | undefined
   /** How long closing waits to flush the GOAWAY, and then for the peer to close. Default: 1 second. */
@@ -198,6 +203,7 @@ const resolve = (options: Options): internal.ResolvedOptions => {
     acceptBacklog: options.acceptBacklog ?? 128,
     frameCap: Math.max(1, Math.min(options.maxFramePayload ?? 64 * 1024, 0xffffff)),
     thresholdUpdates: options.windowUpdates === "half",
+    streamWriteTimeout: options.streamWriteTimeout === undefined ? undefined : Duration.decode(options.streamWriteTimeout),
     writeTimeout: Duration.decode(options.writeTimeout ?? Duration.seconds(10)),
     closeTimeout: Duration.decode(options.closeTimeout ?? Duration.seconds(1)),
     maxQueuedBytes: options.maxQueuedBytes ?? 1024 * 1024,

@@ -1,4 +1,5 @@
 import { assert, describe, it } from "@effect/vitest"
+import * as Cause from "effect/Cause"
 import * as Chunk from "effect/Chunk"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
@@ -280,6 +281,33 @@ describe("Session faults (spec §12)", () => {
 })
 
 const raw = rawPeer
+
+describe("Stream write deadline", () => {
+  it.scoped("streamWriteTimeout fails a write stuck on the window with Timeout; what fitted was sent, the rest never is", () =>
+    Effect.gen(function*() {
+      const { client, server } = yield* twoSessions({ streamWriteTimeout: "2 seconds" })
+      const stream = yield* client.open()
+      const fiber = yield* Effect.fork(stream.write(new Uint8Array(300 * 1024)))
+      const accepted = yield* server.accept
+      yield* TestClock.adjust("3 seconds")
+      const exit = yield* Fiber.await(fiber)
+      assert.isTrue(Exit.isFailure(exit))
+      if (Exit.isFailure(exit)) {
+        const error = Option.getOrThrow(Cause.failureOption(exit.cause))
+        assert.strictEqual(error.reason, "Timeout")
+      }
+      // Reading frees the window; no further byte of the timed-out write arrives.
+      let total = 0
+      while (total < 256 * 1024) {
+        const r = yield* accepted.read
+        if (r !== MuxStream.Eof) for (const c of r) total += c.length
+      }
+      yield* stream.write(ascii("next"))
+      const next = yield* accepted.read
+      assert.strictEqual(text(next as ReadonlyArray<Uint8Array>), "next")
+      assert.strictEqual(total, 256 * 1024)
+    }))
+})
 
 describe("Stream as a Transport", () => {
   it.scoped("a muxado session runs inside one stream of another (toTransport), and `closed` reports the end", () =>

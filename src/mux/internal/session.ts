@@ -24,6 +24,7 @@ export interface ResolvedOptions {
   readonly acceptBacklog: number
   readonly frameCap: number
   readonly thresholdUpdates: boolean
+  readonly streamWriteTimeout: Duration.Duration | undefined
   readonly writeTimeout: Duration.Duration
   readonly closeTimeout: Duration.Duration
   readonly maxQueuedBytes: number
@@ -77,6 +78,7 @@ export class SessionCore implements Host {
   readonly windowSize: number
   readonly frameCap: number
   readonly thresholdUpdates: boolean
+  readonly streamWriteTimeout: Duration.Duration | undefined
 
   constructor(
     readonly transport: Transport.Transport,
@@ -88,6 +90,7 @@ export class SessionCore implements Host {
     this.windowSize = options.windowSize
     this.frameCap = options.frameCap
     this.thresholdUpdates = options.thresholdUpdates
+    this.streamWriteTimeout = options.streamWriteTimeout
     this.outbox = new Outbox(options.maxQueuedBytes, options.maxControlFrames, Math.max(256 * 1024, options.frameCap * 4))
   }
 

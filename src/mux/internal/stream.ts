@@ -1,4 +1,5 @@
 import * as Deferred from "effect/Deferred"
+import type * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as FiberId from "effect/FiberId"
 import { Flag, FrameType, HeaderSize, writeHeader } from "../Frame.js"
@@ -16,6 +17,8 @@ export interface Host {
   readonly windowSize: number
   readonly frameCap: number
   readonly thresholdUpdates: boolean
+  /** A deadline for each `write`, covering the wait for window and for the writer queue. */
+  readonly streamWriteTimeout: Duration.Duration | undefined
   /** The session's error once it has ended. */
   readonly dead: MuxError | undefined
   readonly offer: (entry: Entry) => Effect.Effect<void, MuxError>
@@ -163,7 +166,19 @@ export class StreamCore {
 
   write(bytes: Uint8Array): Effect.Effect<void, MuxError> {
     if (bytes.length === 0) return Effect.void
-    return this.lock.withPermits(1)(Effect.suspend(() => this.writeFrom(bytes, 0)))
+    const write = this.lock.withPermits(1)(Effect.suspend(() => this.writeFrom(bytes, 0)))
+    const timeout = this.host.streamWriteTimeout
+    // Interruption by the deadline leaves only the frames already queued: the rest is never sent.
+    return timeout === undefined ? write : Effect.timeoutFail(write, {
+      duration: timeout,
+      onTimeout: () =>
+        new MuxError({
+          reason: "Timeout",
+          code: ErrorCode.StreamCancelled,
+          streamId: this.id,
+          detail: "write timed out waiting for the peer's window"
+        })
+    })
   }
 
   private writeFrom(bytes: Uint8Array, offset: number): Effect.Effect<void, MuxError> {
