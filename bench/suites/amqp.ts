@@ -1,0 +1,300 @@
+/**
+ * The AMQP client end to end against the local RabbitMQ, side by side with amqplib and @cloudamqp/amqp-client in
+ * the same run (same broker, same machine, same message shapes). Ratios are ours / peer.
+ *
+ * - publish: N 16-byte messages to a queue, no confirms, up to `window` in flight; the time runs until the broker
+ *   has them all (checked with a passive declare, which the broker answers after the publishes before it).
+ * - publish with confirms: the same on a confirm channel, every publish awaited, `window` in flight.
+ * - consume: N messages preloaded, then consumed with prefetch 1000 and one manual ack each.
+ * - confirmed publish latency: one publish at a time on a confirm channel (null route), p50 and p99.
+ *
+ * On a default broker a single publishing connection is throttled by RabbitMQ's credit flow, so the publish
+ * rows measure client + broker; the amqp-codec suite measures the codec alone.
+ */
+import { AMQPClient } from "@cloudamqp/amqp-client"
+import amqplib from "amqplib"
+import * as Effect from "effect/Effect"
+import * as Stream from "effect/Stream"
+import * as Connection from "../../src/amqp/Connection.js"
+import { bestOf, percentile, type Row, type Suite } from "../harness.js"
+
+const url = process.env.AMQP_URL ?? "amqp://guest:guest@127.0.0.1:5672/"
+const N = 20_000
+const window = 1000
+const latencySamples = 500
+const body = new Uint8Array(16).fill(7)
+const queueName = (who: string, what: string) => `bench-${who}-${what}-${process.pid}`
+
+const seconds = (start: bigint) => Number(process.hrtime.bigint() - start) / 1e9
+
+// ------------------------------------------------------------------------------------------------------------
+// effect-wire
+// ------------------------------------------------------------------------------------------------------------
+
+const ours = {
+  publish: (confirm: boolean) =>
+    Effect.runPromise(Effect.scoped(Effect.gen(function*() {
+      const connection = yield* Connection.make({ url })
+      const channel = yield* connection.channel({ confirm })
+      const queue = queueName("ours", confirm ? "confirm" : "publish")
+      yield* channel.queueDeclare(queue, { autoDelete: false })
+      yield* channel.queuePurge(queue)
+      const start = process.hrtime.bigint()
+      yield* Effect.forEach(Array.from({ length: N }), () => channel.publish("", queue, body), {
+        concurrency: window,
+        discard: true
+      })
+      const { messageCount } = yield* channel.queueDeclare(queue, { passive: true })
+      const rate = N / seconds(start)
+      if (messageCount !== N) throw new Error(`ours: ${messageCount} of ${N} arrived`)
+      yield* channel.queueDelete(queue)
+      return rate
+    }))),
+  consume: () =>
+    Effect.runPromise(Effect.scoped(Effect.gen(function*() {
+      const connection = yield* Connection.make({ url })
+      const channel = yield* connection.channel({ confirm: true })
+      const queue = queueName("ours", "consume")
+      yield* channel.queueDeclare(queue, { autoDelete: false })
+      yield* channel.queuePurge(queue)
+      yield* Effect.forEach(Array.from({ length: N }), () => channel.publish("", queue, body), {
+        concurrency: window,
+        discard: true
+      })
+      const start = process.hrtime.bigint()
+      const got = yield* channel.consume(queue, { prefetch: 1000 }).pipe(
+        Stream.mapEffect((d) => d.ack()),
+        Stream.take(N),
+        Stream.runCount
+      )
+      const rate = got / seconds(start)
+      yield* channel.queueDelete(queue)
+      return rate
+    }))),
+  latency: () =>
+    Effect.runPromise(Effect.scoped(Effect.gen(function*() {
+      const connection = yield* Connection.make({ url })
+      const channel = yield* connection.channel({ confirm: true })
+      const samples: Array<number> = []
+      for (let i = 0; i < latencySamples + 50; i++) {
+        const start = process.hrtime.bigint()
+        yield* channel.publish("", "bench-null-route", body)
+        if (i >= 50) samples.push(seconds(start) * 1e6)
+      }
+      return samples
+    })))
+}
+
+// ------------------------------------------------------------------------------------------------------------
+// amqplib
+// ------------------------------------------------------------------------------------------------------------
+
+const withAmqplib = async <A>(f: (connection: amqplib.ChannelModel) => Promise<A>): Promise<A> => {
+  const connection = await amqplib.connect(url)
+  try {
+    return await f(connection)
+  } finally {
+    await connection.close()
+  }
+}
+
+const amqplibPublish = async (channel: amqplib.Channel, queue: string) => {
+  for (let i = 0; i < N; i++) {
+    if (!channel.sendToQueue(queue, Buffer.from(body))) await new Promise((r) => channel.once("drain", r))
+  }
+}
+
+const amqplibPeer = {
+  publish: (confirm: boolean) =>
+    withAmqplib(async (connection) => {
+      const queue = queueName("amqplib", confirm ? "confirm" : "publish")
+      if (!confirm) {
+        const channel = await connection.createChannel()
+        await channel.assertQueue(queue, { autoDelete: false })
+        await channel.purgeQueue(queue)
+        const start = process.hrtime.bigint()
+        await amqplibPublish(channel, queue)
+        while ((await channel.checkQueue(queue)).messageCount < N) await new Promise((r) => setTimeout(r, 2))
+        const rate = N / seconds(start)
+        await channel.deleteQueue(queue)
+        return rate
+      }
+      const channel = await connection.createConfirmChannel()
+      await channel.assertQueue(queue, { autoDelete: false })
+      await channel.purgeQueue(queue)
+      const start = process.hrtime.bigint()
+      let inFlight: Array<Promise<void>> = []
+      for (let i = 0; i < N; i++) {
+        inFlight.push(
+          new Promise<void>((resolve, reject) =>
+            channel.sendToQueue(queue, Buffer.from(body), {}, (err) => (err ? reject(err) : resolve()))
+          )
+        )
+        if (inFlight.length >= window) {
+          await Promise.all(inFlight)
+          inFlight = []
+        }
+      }
+      await Promise.all(inFlight)
+      const rate = N / seconds(start)
+      await channel.deleteQueue(queue)
+      return rate
+    }),
+  consume: () =>
+    withAmqplib(async (connection) => {
+      const queue = queueName("amqplib", "consume")
+      const channel = await connection.createChannel()
+      await channel.assertQueue(queue, { autoDelete: false })
+      await channel.purgeQueue(queue)
+      await amqplibPublish(channel, queue)
+      while ((await channel.checkQueue(queue)).messageCount < N) await new Promise((r) => setTimeout(r, 10))
+      await channel.prefetch(1000)
+      const start = process.hrtime.bigint()
+      await new Promise<void>((resolve) => {
+        let count = 0
+        void channel.consume(queue, (msg) => {
+          if (msg === null) return
+          channel.ack(msg)
+          if (++count === N) resolve()
+        })
+      })
+      const rate = N / seconds(start)
+      await channel.deleteQueue(queue)
+      return rate
+    }),
+  latency: () =>
+    withAmqplib(async (connection) => {
+      const channel = await connection.createConfirmChannel()
+      const samples: Array<number> = []
+      for (let i = 0; i < latencySamples + 50; i++) {
+        const start = process.hrtime.bigint()
+        await new Promise<void>((resolve, reject) =>
+          channel.sendToQueue("bench-null-route", Buffer.from(body), {}, (err) => (err ? reject(err) : resolve()))
+        )
+        if (i >= 50) samples.push(seconds(start) * 1e6)
+      }
+      return samples
+    })
+}
+
+// ------------------------------------------------------------------------------------------------------------
+// @cloudamqp/amqp-client
+// ------------------------------------------------------------------------------------------------------------
+
+const withCloudamqp = async <A>(f: (connection: Awaited<ReturnType<AMQPClient["connect"]>>) => Promise<A>) => {
+  const connection = await new AMQPClient(url).connect()
+  try {
+    return await f(connection)
+  } finally {
+    await connection.close()
+  }
+}
+
+const cloudamqpPeer = {
+  publish: (confirm: boolean) =>
+    withCloudamqp(async (connection) => {
+      const queue = queueName("cloudamqp", confirm ? "confirm" : "publish")
+      const channel = await connection.channel()
+      if (confirm) await channel.confirmSelect()
+      await channel.queueDeclare(queue, { autoDelete: false })
+      await channel.queuePurge(queue)
+      const start = process.hrtime.bigint()
+      let inFlight: Array<Promise<number>> = []
+      for (let i = 0; i < N; i++) {
+        inFlight.push(channel.basicPublish("", queue, body))
+        if (inFlight.length >= window) {
+          await Promise.all(inFlight)
+          inFlight = []
+        }
+      }
+      await Promise.all(inFlight)
+      while ((await channel.queueDeclare(queue, { passive: true })).messageCount < N) {
+        await new Promise((r) => setTimeout(r, 2))
+      }
+      const rate = N / seconds(start)
+      await channel.queueDelete(queue)
+      return rate
+    }),
+  consume: () =>
+    withCloudamqp(async (connection) => {
+      const queue = queueName("cloudamqp", "consume")
+      const channel = await connection.channel()
+      await channel.confirmSelect()
+      await channel.queueDeclare(queue, { autoDelete: false })
+      await channel.queuePurge(queue)
+      let inFlight: Array<Promise<number>> = []
+      for (let i = 0; i < N; i++) {
+        inFlight.push(channel.basicPublish("", queue, body))
+        if (inFlight.length >= window) {
+          await Promise.all(inFlight)
+          inFlight = []
+        }
+      }
+      await Promise.all(inFlight)
+      await channel.basicQos(1000)
+      const start = process.hrtime.bigint()
+      await new Promise<void>((resolve) => {
+        let count = 0
+        void channel.basicConsume(queue, { noAck: false }, (msg) => {
+          void msg.ack()
+          if (++count === N) resolve()
+        })
+      })
+      const rate = N / seconds(start)
+      await channel.queueDelete(queue)
+      return rate
+    }),
+  latency: () =>
+    withCloudamqp(async (connection) => {
+      const channel = await connection.channel()
+      await channel.confirmSelect()
+      const samples: Array<number> = []
+      for (let i = 0; i < latencySamples + 50; i++) {
+        const start = process.hrtime.bigint()
+        await channel.basicPublish("", "bench-null-route", body)
+        if (i >= 50) samples.push(seconds(start) * 1e6)
+      }
+      return samples
+    })
+}
+
+const suite: Suite = {
+  name: "amqp",
+  run: async () => {
+    const rows: Array<Row> = []
+    const rate = async (metric: string, f: (p: typeof ours) => Promise<number>) => {
+      const peers = { amqplib: amqplibPeer, "amqp-client": cloudamqpPeer } as const
+      rows.push({
+        metric,
+        unit: "msg/s",
+        better: "higher",
+        ours: await bestOf(2, () => f(ours)),
+        peers: {
+          amqplib: await bestOf(2, () => f(peers.amqplib as unknown as typeof ours)),
+          "amqp-client": await bestOf(2, () => f(peers["amqp-client"] as unknown as typeof ours))
+        }
+      })
+    }
+    await rate(`publish 16 B, no confirms, ${window} in flight`, (p) => p.publish(false))
+    await rate(`publish 16 B, confirms, ${window} in flight`, (p) => p.publish(true))
+    await rate("consume, prefetch 1000, manual ack", (p) => p.consume())
+    const latency = {
+      ours: await ours.latency(),
+      amqplib: await amqplibPeer.latency(),
+      "amqp-client": await cloudamqpPeer.latency()
+    }
+    for (const p of [50, 99]) {
+      rows.push({
+        metric: `confirmed publish latency p${p} (null route)`,
+        unit: "µs",
+        better: "lower",
+        ours: percentile(latency.ours, p),
+        peers: { amqplib: percentile(latency.amqplib, p), "amqp-client": percentile(latency["amqp-client"], p) }
+      })
+    }
+    return rows
+  }
+}
+
+export default suite
+
