@@ -292,8 +292,12 @@ const listenOn = (server: Net.Server, listen: ListenOptions): Effect.Effect<void
     return Effect.sync(() => {
       server.off("listening", onListening)
       server.off("error", onError)
-      if (server.listening) server.close()
-      else server.once("listening", () => server.close()).once("error", () => {})
+      if (server.listening) {
+        server.close()
+      } else {
+        server.once("listening", () => server.close())
+        server.once("error", () => {})
+      }
     })
   })
 }
@@ -374,7 +378,7 @@ export const make = <E, R>(
         local: listen._tag === "Unix" ? Address.unix(listen.path) : Address.tcp(raw.localAddress ?? "", raw.localPort ?? 0),
         remote
       }).transport
-      return Effect.gen(function*() {
+      const connection = Effect.gen(function*() {
         publish(ServerEvent.ConnectionOpened({ id, remote }))
         const exit = yield* options.handler(transport).pipe(
           Effect.scoped,
@@ -399,12 +403,10 @@ export const make = <E, R>(
           )
         ),
         Effect.ensuring(Effect.zipRight(destroy(socket), destroy(raw))),
-        Effect.ensuring(Effect.sync(() => open--)),
-        Effect.withSpan("Server.connection", {
-          kind: "server",
-          attributes: { "network.transport": listen._tag === "Unix" ? "unix" : "tcp", "connection.id": id }
-        })
+        Effect.ensuring(Effect.sync(() => open--))
       )
+      // Logs of the handler say which connection they belong to.
+      return Effect.annotateLogs(connection, { "connection.id": id, "connection.remote": Address.format(remote) })
     }
 
     const accept = (socket: Net.Socket) => {
