@@ -17,10 +17,13 @@ import * as Memory from "../../src/transport/Memory.js"
 import * as Server from "../../src/transport/Server.js"
 import * as Transport from "../../src/transport/Transport.js"
 import { TransportError } from "../../src/transport/TransportError.js"
-import { missingCommand } from "../support/peers.js"
+import { missingCommand, requirePeer } from "../support/peers.js"
 
-const pythonMissing = missingCommand("python3", ["-c", "pass"], "python3 holds a listener that never accepts")
-if (pythonMissing !== undefined) process.stderr.write(`\nSKIP Connect timeout test: ${pythonMissing}\n`)
+// Skips loudly outside CI, fails under CI=true.
+const hasPython = requirePeer(
+  "Connect timeout test",
+  missingCommand("python3", ["-c", "pass"], "python3 holds a listener that never accepts")
+)
 
 const freePort = Effect.async<number>((resume) => {
   const probe = Net.createServer()
@@ -102,7 +105,7 @@ describe("Connect", () => {
       ])
     }))
 
-  describe.skipIf(pythonMissing !== undefined)("against a listener that never accepts", () => {
+  describe.skipIf(!hasPython)("against a listener that never accepts", () => {
     it.scopedLive("a connect timeout ends an attempt that hangs and moves on to the next endpoint", () =>
       Effect.gen(function*() {
         const hole = yield* blackhole
