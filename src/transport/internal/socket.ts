@@ -94,8 +94,9 @@ export const adapterOf = (transport: Transport.Transport): SocketTransport | und
  * A connected `net.Socket` (or `tls.TLSSocket`) as a `Transport`.
  *
  * Reads are pulled from a buffer filled by `data` events: above the read high-water mark the socket is paused,
- * so the kernel's window closes and the peer's writes wait. Writes complete on Node's write callback and wait for
- * `drain` while Node's own buffer is above its mark, so concurrent writers cannot grow it either.
+ * so the kernel's window closes and the peer's writes wait. A write is complete once its bytes are in the kernel:
+ * at once when Node could hand them over synchronously, else on Node's write callback. Writers wait for `drain`
+ * while Node's own buffer is above its mark, so concurrent writers cannot grow it either.
  *
  * @internal
  */
