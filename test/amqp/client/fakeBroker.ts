@@ -52,8 +52,17 @@ export const make = Effect.gen(function*() {
     }
   })
 
+  let head = 0
+  const next = (): Frame.Frame => {
+    const frame = inbox[head++]!
+    if (head === inbox.length) {
+      inbox.length = 0
+      head = 0
+    }
+    return frame
+  }
   const recv: Effect.Effect<Frame.Frame, string> = Effect.suspend(() =>
-    inbox.length > 0 ? Effect.succeed(inbox.shift()!) : Effect.zipRight(fill, recv)
+    head < inbox.length ? Effect.succeed(next()) : Effect.zipRight(fill, recv)
   )
 
   const sendRaw = (bytes: Uint8Array) => Effect.orDie(server.write(bytes))
@@ -69,9 +78,9 @@ export const make = Effect.gen(function*() {
     })
 
   const poll = Effect.suspend(() =>
-    inbox.length > 0 ? Effect.succeed(Option.some(inbox.shift()!)) : Effect.gen(function*() {
+    head < inbox.length ? Effect.succeed(Option.some(next())) : Effect.gen(function*() {
       const got = yield* Effect.timeoutOption(fill, "10 millis")
-      return Option.isSome(got) && inbox.length > 0 ? Option.some(inbox.shift()!) : Option.none()
+      return Option.isSome(got) && head < inbox.length ? Option.some(next()) : Option.none()
     })
   )
 

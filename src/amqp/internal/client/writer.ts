@@ -11,7 +11,7 @@
 import * as Clock from "effect/Clock"
 import * as Deferred from "effect/Deferred"
 import * as Effect from "effect/Effect"
-import * as Queue from "effect/Queue"
+import * as FiberId from "effect/FiberId"
 import type * as Scope from "effect/Scope"
 import type { Transport } from "../../../transport/Transport.js"
 import { type ClientError, ClientRefused } from "../../ClientError.js"
@@ -35,6 +35,8 @@ export interface Job {
   readonly onWrite?: (() => void) | undefined
   /** Written even on a channel the broker closed (`channel.close-ok`). */
   readonly force?: boolean | undefined
+  /** Set by the writer when the job was refused: how a job sharing its batch's signal learns it failed. */
+  error?: ClientError | undefined
 }
 
 export interface Writer {
@@ -60,14 +62,67 @@ export const make = (options: {
   readonly onWriteError: (cause: unknown) => Effect.Effect<void>
 }): Effect.Effect<Writer, never, Scope.Scope> =>
   Effect.gen(function*() {
-    const queue = yield* Queue.bounded<Job>(options.capacity)
+    // A plain bounded buffer rather than a Queue: offering is a push and, at most, one wake-up.
+    let buffer: Array<Job> = []
+    let wake: Deferred.Deferred<void> | undefined = undefined
+    let space: Deferred.Deferred<void> | undefined = undefined
+    /** Completed when the batch being collected is written: shared by jobs without their own `done`. */
+    let batchWritten = Deferred.unsafeMake<void, ClientError>(FiberId.none)
     const encoder = new Frame.Encoder({ frameMax: options.frameMax })
     let failure: ClientError | undefined = undefined
 
+    const push = (job: Job): boolean => {
+      if (buffer.length >= options.capacity) return false
+      buffer.push(job)
+      if (wake !== undefined) {
+        const w = wake
+        wake = undefined
+        Deferred.unsafeDone(w, Effect.void)
+      }
+      return true
+    }
+
     const offer = (job: Job): Effect.Effect<void, ClientError> =>
-      failure !== undefined ? Effect.fail(failure) : Queue.offer(queue, job)
+      Effect.suspend(() => {
+        if (failure !== undefined) return Effect.fail(failure)
+        if (push(job)) return Effect.void
+        space ??= Deferred.unsafeMake<void>(FiberId.none)
+        return Effect.zipRight(Deferred.await(space), offer(job))
+      })
+
+    const send = (job: Omit<Job, "done">): Effect.Effect<void, ClientError> =>
+      Effect.suspend(() => {
+        if (failure !== undefined) return Effect.fail(failure)
+        if (job.awaitConfirm === true) {
+          const done = Deferred.unsafeMake<void, ClientError>(FiberId.none)
+          return Effect.zipRight(offer({ ...job, done }), Deferred.await(done))
+        }
+        const shared: Job = { ...job }
+        if (push(shared)) {
+          return Effect.flatMap(Deferred.await(batchWritten), () =>
+            shared.error === undefined ? Effect.void : Effect.fail(shared.error))
+        }
+        return Effect.flatMap(Deferred.make<void, ClientError>(), (done) =>
+          Effect.zipRight(offer({ ...job, done }), Deferred.await(done)))
+      })
+
+    const take: Effect.Effect<Array<Job>> = Effect.suspend(() => {
+      if (buffer.length === 0) {
+        wake ??= Deferred.unsafeMake<void>(FiberId.none)
+        return Effect.zipRight(Deferred.await(wake), take)
+      }
+      const jobs = buffer
+      buffer = []
+      if (space !== undefined) {
+        const s = space
+        space = undefined
+        Deferred.unsafeDone(s, Effect.void)
+      }
+      return Effect.succeed(jobs)
+    })
 
     const failJob = (job: Job, error: ClientError) => {
+      job.error = error
       if (job.done !== undefined) Deferred.unsafeDone(job.done, Effect.fail(error))
     }
 
@@ -98,10 +153,14 @@ export const make = (options: {
 
     const loop = Effect.gen(function*() {
       const chunks: Array<Uint8Array> = []
-      const written: Array<Job> = []
+      const encoded: Array<Job> = []
       while (true) {
-        const jobs = yield* Queue.takeBetween(queue, 1, 1024)
+        const jobs = yield* take
+        // Everything buffered is in this batch: the shared signal covers exactly these jobs.
+        const signal = batchWritten
+        batchWritten = Deferred.unsafeMake<void, ClientError>(FiberId.none)
         let buffered = 0
+        let ok = true
         for (const job of jobs) {
           const refused = failure ?? options.check(job)
           if (refused !== undefined) {
@@ -118,7 +177,7 @@ export const make = (options: {
             continue
           }
           job.onWrite?.()
-          written.push(job)
+          encoded.push(job)
           // Past a slab, hand the bytes over: the encoder never copies a growing buffer, and a batch of large
           // messages is written as it is encoded instead of all at once.
           if (encoder.pending >= sliceBytes) {
@@ -126,28 +185,30 @@ export const make = (options: {
             chunks.push(slice)
             buffered += slice.length
             if (buffered >= batchBytes) {
-              yield* flush(chunks, written)
+              ok = (yield* flush(chunks, encoded)) && ok
               buffered = 0
             }
           }
         }
-        yield* flush(chunks, written)
+        ok = (yield* flush(chunks, encoded)) && ok
+        Deferred.unsafeDone(signal, ok || failure === undefined ? Effect.void : Effect.fail(failure))
       }
     })
     yield* Effect.forkScoped(loop)
 
     return {
       offer,
-      send: (job) =>
-        Effect.flatMap(Deferred.make<void, ClientError>(), (done) =>
-          Effect.zipRight(offer({ ...job, done }), Deferred.await(done))),
-      pending: Queue.size(queue),
+      send,
+      pending: Effect.sync(() => buffer.length),
       fail: (error) =>
-        Effect.flatMap(Queue.takeAll(queue), (rest) =>
-          Effect.sync(() => {
-            failure ??= error
-            for (const job of rest) failJob(job, failure)
-          })),
+        Effect.sync(() => {
+          failure ??= error
+          const rest = buffer
+          buffer = []
+          for (const job of rest) failJob(job, failure)
+          Deferred.unsafeDone(batchWritten, Effect.fail(failure))
+          if (space !== undefined) Deferred.unsafeDone(space, Effect.void)
+        }),
       encoder
     } satisfies Writer
   })
