@@ -94,7 +94,7 @@ const tcpAddress = (endpoint: string) => {
 const transportError = (endpoint: string) => (error: { readonly message: string; readonly code?: string | undefined }) =>
   new EmqpError({ reason: "Socket", code: error.code ?? "ECONNREFUSED", detail: `${endpoint}: ${error.message}`, cause: error })
 
-const connectRetry = Schedule.exponential(Duration.millis(50)).pipe(Schedule.union(Schedule.spaced(Duration.seconds(1))))
+const connectRetry = Schedule.exponential(Duration.millis(100)).pipe(Schedule.union(Schedule.spaced(Duration.seconds(1))))
 
 /** Binds a ZMTP socket; `tcp://` through the transport module's server. */
 const bindTo = (socket: Zmtp.Socket, endpoint: string): Effect.Effect<void, EmqpError, Scope.Scope> => {
@@ -108,17 +108,18 @@ const bindTo = (socket: Zmtp.Socket, endpoint: string): Effect.Effect<void, Emqp
 }
 
 /**
- * Connects a ZMTP socket. Over `tcp://` there is one connection, tried for about 15 s like libzmq's connect
- * while nothing listens yet: workers and schedulers reconnect with a new socket (and identity) anyway.
+ * Connects a ZMTP socket. Over `tcp://` a fiber keeps one connection up, dialling again (100 ms doubling to 1 s)
+ * whenever it drops, as libzmq's connect does; meanwhile sends wait, as on a DEALER with no peer.
  */
 const connectTo = (socket: Zmtp.Socket, endpoint: string): Effect.Effect<void, EmqpError, Scope.Scope> => {
   const tcp = tcpAddress(endpoint)
   if (!tcp) return Effect.mapError(socket.connect(endpoint), fromZmtp)
-  return Tcp.connect(tcp).pipe(
-    Effect.retry({ schedule: connectRetry, times: 20 }),
-    Effect.mapError(transportError(endpoint)),
-    Effect.flatMap((transport) => socket.attach(transport, endpoint))
-  )
+  const connection = Effect.scoped(Effect.gen(function*() {
+    const transport = yield* Effect.retry(Tcp.connect(tcp), { schedule: connectRetry })
+    yield* socket.attach(transport, endpoint)
+    yield* Effect.ignore(transport.closed)
+  }))
+  return Effect.asVoid(Effect.forkScoped(Effect.forever(connection)))
 }
 
 const common = (options: SocketOptions) => ({

@@ -5,6 +5,7 @@ import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
 import * as Exit from "effect/Exit"
 import * as Fiber from "effect/Fiber"
+import * as Net from "node:net"
 import * as Logger from "effect/Logger"
 import * as LogLevel from "effect/LogLevel"
 import * as Option from "effect/Option"
@@ -224,5 +225,27 @@ describe("eMQP system over ZMTP (memory endpoints)", () => {
       const ack = Command.decode(yield* admin.receive)
       assert.isTrue(Either.isRight(ack) && ack.right._tag === "Ack" && ack.right.acked === "admin:2")
       yield* broker.awaitShutdown
+    }))
+
+  live("over TCP, a broker restart is survived by the worker (new identity) and the client (same socket)", () =>
+    Effect.gen(function*() {
+      const port = () =>
+        Effect.async<number>((resume) => {
+          const server = Net.createServer().listen(0, "127.0.0.1", () => {
+            const address = server.address()
+            server.close(() => resume(Effect.succeed(typeof address === "object" && address !== null ? address.port : 0)))
+          })
+        })
+      const e = { frontend: `tcp://127.0.0.1:${yield* port()}`, backend: `tcp://127.0.0.1:${yield* port()}`, admin: false as const }
+      const brokerScope = yield* Scope.make()
+      yield* Broker.make(e).pipe(Scope.extend(brokerScope))
+      const worker = yield* Worker.make(adder, { address: e.backend, reconnectDelay: Duration.millis(100) })
+      const client = yield* Client.make({ address: e.frontend })
+      assert.strictEqual(yield* client.request({ a: 1, b: 1 }), 2)
+      const first = yield* worker.identity
+      yield* Scope.close(brokerScope, Exit.void)
+      yield* Broker.make(e)
+      yield* eventually("the worker back", worker.identity, (id) => Option.isSome(id) && Option.isSome(first) && id.value !== first.value)
+      assert.strictEqual(yield* client.request({ a: 2, b: 2 }, { timeout: Duration.seconds(10) }), 4)
     }))
 })

@@ -248,6 +248,11 @@ describe("eMQP interop with EventMQ 0.3.13", () => {
   live("pub/sub: the Python publisher through our relay, and ours through the Python relay", () =>
     Effect.gen(function*() {
       const [i1, o1, i2, o2] = [yield* freePort, yield* freePort, yield* freePort, yield* freePort]
+      // PUB/SUB drops what is published before a subscription arrives: publishers repeat until the
+      // subscriber has what it waits for.
+      const within = <A, E>(what: string, effect: Effect.Effect<A, E>) =>
+        Effect.timeoutFail(effect, { duration: Duration.seconds(20), onTimeout: () => new Error(`timed out: ${what}`) })
+
       // Python client library → our relay → our subscriber.
       yield* PubSub.makeRelay({ incoming: `tcp://127.0.0.1:${i1}`, outgoing: `tcp://127.0.0.1:${o1}` })
       const ours = yield* PubSub.subscribe(["alerts"], { address: `tcp://127.0.0.1:${o1}` }).pipe(
@@ -255,10 +260,13 @@ describe("eMQP interop with EventMQ 0.3.13", () => {
         Stream.runCollect,
         Effect.fork
       )
-      yield* Effect.sleep(Duration.millis(300))
-      yield* pythonClient(["publish", `tcp://127.0.0.1:${i1}`, "alerts.disk", "{\"free\": 3}", "5"])
-      const received = Chunk.toArray(yield* Fiber.join(ours))
+      const python = yield* Effect.fork(Effect.forever(
+        pythonClient(["publish", `tcp://127.0.0.1:${i1}`, "alerts.disk", "{\"free\": 3}", "5"])
+      ))
+      const received = Chunk.toArray(yield* within("our subscriber", Fiber.join(ours)))
+      yield* Fiber.interrupt(python)
       assert.deepStrictEqual(received, Array.from({ length: 5 }, () => ({ topic: "alerts.disk", message: { free: 3 } })))
+
       // Our publisher → the Python relay (emq-pubsub) → our subscriber.
       yield* spawnEventmq("emq-pubsub", {
         PUBLISHER_INCOMING_ADDR: `tcp://127.0.0.1:${i2}`,
@@ -270,9 +278,15 @@ describe("eMQP interop with EventMQ 0.3.13", () => {
         Effect.fork
       )
       const publisher = yield* PubSub.makePublisher({ address: `tcp://127.0.0.1:${i2}` })
-      yield* Effect.sleep(Duration.millis(500))
-      for (let n = 0; n < 3; n++) yield* publisher.publish("jobs.done", { n })
-      const relayed = Chunk.toArray(yield* Fiber.join(viaPython).pipe(Effect.timeout(Duration.seconds(10))))
-      assert.deepStrictEqual(relayed, [0, 1, 2].map((n) => ({ topic: "jobs.done", message: { n } })))
+      let n = 0
+      const ourPublishing = yield* Effect.fork(Effect.forever(
+        Effect.zipRight(Effect.suspend(() => publisher.publish("jobs.done", { n: n++ })), Effect.sleep(Duration.millis(50)))
+      ))
+      const relayed = Chunk.toArray(yield* within("the Python relay", Fiber.join(viaPython)))
+      yield* Fiber.interrupt(ourPublishing)
+      assert.isTrue(relayed.every((m) => m.topic === "jobs.done"))
+      const ns = relayed.map((m) => (m.message as { n: number }).n)
+      assert.deepStrictEqual(ns, [...ns].sort((x, y) => x - y), "in publishing order")
+      assert.strictEqual(new Set(ns).size, 3)
     }))
 })
