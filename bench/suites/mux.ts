@@ -17,7 +17,6 @@ import { logger } from "@libp2p/logger"
 import { AbstractMultiaddrConnection } from "@libp2p/utils"
 import { multiaddr } from "@multiformats/multiaddr"
 import * as Effect from "effect/Effect"
-import type { Uint8ArrayList } from "uint8arraylist"
 import * as Session from "../../src/mux/Session.js"
 import * as MuxStream from "../../src/mux/Stream.js"
 import * as Server from "../../src/transport/Server.js"
@@ -107,6 +106,9 @@ if (typeof promiseStatics.withResolvers !== "function") {
   }
 }
 
+// libp2p's own byte-list type, taken from its API rather than imported (its package version floats).
+type Uint8ArrayList = Parameters<AbstractMultiaddrConnection["sendData"]>[0]
+
 /** libp2p's connection interface over a plain `net.Socket` (what @libp2p/tcp does, without the rest of libp2p). */
 class SocketConnection extends AbstractMultiaddrConnection {
   constructor(private readonly socket: Net.Socket, direction: "inbound" | "outbound") {
@@ -140,7 +142,8 @@ const yamuxMuxer = (socket: Net.Socket, direction: "inbound" | "outbound") =>
 
 type YamuxStream = Awaited<ReturnType<ReturnType<typeof yamuxMuxer>["createStream"]>>
 
-const bytesOf = (data: Uint8Array | Uint8ArrayList): Uint8Array => (data instanceof Uint8Array ? data : data.subarray())
+const bytesOf = (data: Uint8Array | { subarray: () => Uint8Array }): Uint8Array =>
+  data instanceof Uint8Array ? data : data.subarray()
 
 const serveYamux = () =>
   new Promise<never>(() => {

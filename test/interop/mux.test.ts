@@ -289,6 +289,30 @@ describe.runIf(available).each(goLibs)("muxado interop with Go (%s)", (lib) => {
       yield* Fiber.interrupt(writer)
     }), { timeout: 30_000 })
 
+  it.scopedLive("a Go writer blocked on our window resumes once we read (WNDINC as the application consumes)", () =>
+    Effect.gen(function*() {
+      const read = yield* Queue.unbounded<number>()
+      const tsPort = yield* tsServer((s) =>
+        Effect.gen(function*() {
+          const stream = yield* s.accept
+          yield* Effect.sleep("300 millis") // Go is blocked at 256 KiB by now
+          let total = 0
+          for (;;) {
+            const result = yield* stream.read
+            if (result === MuxStream.Eof) break
+            for (const chunk of result) total += chunk.length
+            if (total >= 4 * 1024 * 1024) break
+          }
+          yield* Queue.offer(read, total)
+          yield* Effect.never
+        }).pipe(Effect.ignore)
+      )
+      const go = yield* spawnGo(lib, ["-role", "client", "-mode", "stall", "-addr", `127.0.0.1:${tsPort}`, "-duration", "1500ms"])
+      assert.isAtLeast(yield* Queue.take(read), 4 * 1024 * 1024)
+      const written = Number((yield* go.waitFor(/^written /)).split(" ")[1])
+      assert.isAtLeast(written, 4 * 1024 * 1024)
+    }), { timeout: 30_000 })
+
   it.scopedLive("10,000 streams opened and closed, both directions", () =>
     Effect.gen(function*() {
       const { port } = yield* goServer(lib, "echo")
