@@ -252,13 +252,13 @@ for (const kind of kinds) {
         )
         const readHighWaterMark = 128 * 1024
         const client = yield* kind.connect(server.address, { readHighWaterMark })
-        // Let the writer fill every buffer on the way.
+        // Let the writer fill every buffer on the way: our side paused and the writer stalled.
+        const adapter = adapterOf(client)!
         let last = -1
-        while (last !== written) {
+        while (last !== written || !adapter.isPaused) {
           last = written
           yield* Effect.sleep("300 millis")
         }
-        const adapter = adapterOf(client)!
         assert.isTrue(adapter.isPaused, "socket paused")
         // Our side holds at most the mark, one socket read (64 KiB) and Node's readable buffer.
         assert.isAtMost(adapter.bufferedBytes, readHighWaterMark + 2 * 64 * 1024 + 64 * 1024)
