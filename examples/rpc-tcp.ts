@@ -63,8 +63,11 @@ const callInventory = (port: number) =>
     const client = yield* RpcClient.make(Inventory)
     const anchor = yield* client.Get({ sku: "A-1" })
     yield* Console.log(`Get A-1 -> ${anchor.name}, ${anchor.stock} in stock`)
-    const missing = yield* Effect.flip(client.Get({ sku: "Z-9" }))
-    yield* Console.log(`Get Z-9 -> ${missing._tag} ${missing.sku}`)
+    const missing = yield* client.Get({ sku: "Z-9" }).pipe(
+      Effect.map((item) => item.name),
+      Effect.catchTag("UnknownSku", (error) => Effect.succeed(`${error._tag} ${error.sku}`))
+    )
+    yield* Console.log(`Get Z-9 -> ${missing}`)
     yield* client.List().pipe(Stream.runForEach((item) => Console.log(`List -> ${item.sku} ${item.name}`)))
   }).pipe(
     Effect.scoped,

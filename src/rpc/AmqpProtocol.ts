@@ -112,7 +112,8 @@ const openClient = (
       write: (chunks) => channel.publish("", options.queue, join(chunks), { properties, mandatory: true }),
       close: Effect.void,
       abort: Effect.void,
-      address: options.queue
+      address: options.queue,
+      stream: false
     }
   })
 

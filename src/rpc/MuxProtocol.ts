@@ -56,7 +56,8 @@ const fromStream = (stream: MuxStream.MuxStream, address: string | undefined): C
     ),
   close: stream.close,
   abort: stream.reset(),
-  address: address === undefined ? `stream ${stream.id}` : `${address} stream ${stream.id}`
+  address: address === undefined ? `stream ${stream.id}` : `${address} stream ${stream.id}`,
+  stream: true
 })
 
 const client = <E>(

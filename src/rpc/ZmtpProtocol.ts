@@ -122,11 +122,12 @@ const openDealer = (options: ClientOptions): Effect.Effect<Connection<ZmtpError>
     ).pipe(Effect.catchIf((error) => error.reason === "Closed", () => Effect.succeed(Transport.Eof)))
     return {
       read,
-      write: (chunks) => socket.send([chunks.length === 1 ? chunks[0]! : Transport.concat(chunks)]),
+      write: (chunks: ReadonlyArray<Uint8Array>) => socket.send([chunks.length === 1 ? chunks[0]! : Transport.concat(chunks)]),
       // The socket closes with the connection's scope.
       close: Effect.void,
       abort: Effect.void,
-      address: options.endpoint
+      address: options.endpoint,
+      stream: false
     }
   }).pipe(Effect.catchIf((error) => error.reason === "Closed", () => Effect.fail(closed(options.endpoint))))
 

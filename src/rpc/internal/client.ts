@@ -21,6 +21,7 @@ import * as Transport from "../../transport/Transport.js"
 import { RpcProtocolError } from "../RpcProtocolError.js"
 import type { WireCodec } from "./codec.js"
 import type { Connection } from "./connection.js"
+import * as Writer from "./writer.js"
 
 export interface ClientConfig<E> {
   /** Opens one connection; it lives until its scope closes. */
@@ -37,8 +38,11 @@ export interface ClientConfig<E> {
 
 type State =
   | { readonly _tag: "Connecting"; readonly ready: Deferred.Deferred<void, RpcClientError> }
-  | { readonly _tag: "Up"; readonly connection: Connection<unknown>; readonly codec: WireCodec }
+  | { readonly _tag: "Up"; readonly codec: WireCodec; readonly writer: Writer.Writer }
   | { readonly _tag: "Down"; readonly error: RpcClientError }
+
+/** Encoded messages waiting for the connection's writer before `send` waits. */
+const writeQueueCapacity = 256
 
 const toClientError = (error: RpcProtocolError) =>
   new RpcClientError({ reason: "Protocol", message: error.message, cause: error })
@@ -49,7 +53,6 @@ export const make = <E>(
   RpcClient.Protocol.make((writeResponse) =>
     Effect.gen(function*() {
       let state: State = { _tag: "Connecting", ready: yield* Deferred.make<void, RpcClientError>() }
-      const lock = yield* Effect.makeSemaphore(1)
 
       const lost = (reason: RpcProtocolError["reason"], cause?: unknown) =>
         new RpcProtocolError({ reason, address: config.address, cause })
@@ -57,10 +60,8 @@ export const make = <E>(
       const writeEncoded = (up: Extract<State, { _tag: "Up" }>, message: unknown) => {
         const encoded = up.codec.encode(message)
         if (Either.isLeft(encoded)) return Effect.fail(toClientError(encoded.left))
-        if (encoded.right.length === 0) return Effect.void
-        return lock.withPermits(1)(up.connection.write(encoded.right)).pipe(
-          Effect.mapError((cause) => toClientError(lost("ConnectionLost", cause)))
-        )
+        // Queued for the connection's writer; if the connection fails before writing it, the request fails with it.
+        return encoded.right.length === 0 ? Effect.void : up.writer.offer(encoded.right)
       }
 
       const send = (message: RpcMessage.FromClientEncoded): Effect.Effect<void, RpcClientError> =>
@@ -80,7 +81,8 @@ export const make = <E>(
         Effect.scoped(Effect.gen(function*() {
           const conn = yield* Effect.mapError(config.connect, (cause) => lost("Connect", cause))
           const codec = config.codec()
-          const up = { _tag: "Up", connection: conn as Connection<unknown>, codec } as const
+          const { run: writing, writer } = yield* Writer.make(conn, writeQueueCapacity)
+          const up = { _tag: "Up", codec, writer } as const
           const previous = state
           state = up
           onConnected()
@@ -120,7 +122,11 @@ export const make = <E>(
               })
             )
           )
-          return yield* Effect.raceFirst(reader, heartbeat)
+          // Whichever ends first — the reader, the heartbeat or the writer, each only by failing — ends the connection.
+          return yield* Effect.raceFirst(
+            reader,
+            Effect.raceFirst(heartbeat, Effect.mapError(writing, (cause) => lost("ConnectionLost", cause)))
+          )
         }))
 
       const loop = Effect.gen(function*() {

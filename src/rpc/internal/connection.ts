@@ -8,8 +8,13 @@ import type { TransportError } from "../../transport/TransportError.js"
 export interface Connection<E> {
   /** What arrived since the last read (at least one chunk), or `Transport.Eof` when the peer is done. */
   readonly read: Effect.Effect<ReadonlyArray<Uint8Array> | Transport.Eof, E>
-  /** Writes one encoded message; never interleaves with another write (callers hold the connection's lock). */
+  /**
+   * Writes one encoded message — or, on a byte stream, the chunks of several. Only the connection's writer fiber
+   * calls it, so writes never interleave.
+   */
   readonly write: (chunks: ReadonlyArray<Uint8Array>) => Effect.Effect<void, E>
+  /** A byte stream (messages may be written together) rather than a message transport (one message per write). */
+  readonly stream: boolean
   /** Graceful close within the transport's deadline. */
   readonly close: Effect.Effect<void>
   /** Immediate close. */
@@ -23,7 +28,8 @@ export const fromTransport = (transport: Transport.Transport, address?: string):
   write: transport.writeAll,
   close: transport.close(),
   abort: transport.abort(),
-  address
+  address,
+  stream: true
 })
 
 export const eof: Transport.Eof = Transport.Eof

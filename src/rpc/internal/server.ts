@@ -13,6 +13,10 @@ import type * as Scope from "effect/Scope"
 import * as Transport from "../../transport/Transport.js"
 import type { WireCodec } from "./codec.js"
 import type { Connection } from "./connection.js"
+import * as Writer from "./writer.js"
+
+/** Encoded responses waiting for a connection's writer before the engine's `send` waits. */
+const writeQueueCapacity = 256
 
 /** How the engine reaches one client. */
 export interface Peer {
@@ -94,29 +98,30 @@ export const make: Effect.Effect<ServerCore, never, Scope.Scope> = Effect.gen(fu
 
   const serve = <E>(connection: Connection<E>, codec: WireCodec): Effect.Effect<void, never, Scope.Scope> =>
     Effect.gen(function*() {
-      const lock = yield* Effect.makeSemaphore(1)
+      const { run: writing, writer } = yield* Writer.make(connection, writeQueueCapacity)
       const send = (response: RpcMessage.FromServerEncoded): Effect.Effect<void> => {
         const chunks = encodeResponse(codec, response)
-        if (chunks.length === 0) return Effect.void
-        return lock.withPermits(1)(connection.write(chunks)).pipe(
-          // A connection that cannot be written is dropped; its reader then ends and reports the disconnect.
-          Effect.catchAll(() => connection.abort)
-        )
+        return chunks.length === 0 ? Effect.void : writer.offer(chunks)
       }
       const id = register({ send, end: connection.close })
       yield* Effect.addFinalizer(() => unregister(id))
-      while (true) {
-        const chunks = yield* connection.read
-        if (Transport.isEof(chunks)) return
-        const decoded = codec.decode(chunks)
-        if (Either.isLeft(decoded)) {
-          // Tell the client why before hanging up: past bad input the byte stream cannot be trusted.
-          yield* Effect.logWarning("rpc: undecodable input, closing the connection").pipe(
-            Effect.annotateLogs({ clientId: id, reason: decoded.left.message })
-          )
-          return yield* send(ResponseDefectEncoded(decoded.left.message))
+      const reading = Effect.gen(function*() {
+        while (true) {
+          const chunks = yield* connection.read
+          if (Transport.isEof(chunks)) return undefined
+          const decoded = codec.decode(chunks)
+          if (Either.isLeft(decoded)) return decoded.left.message
+          yield* deliver(id, decoded.right)
         }
-        yield* deliver(id, decoded.right)
+      })
+      // A connection that cannot be written is dropped, and the reader with it.
+      const undecodable = yield* Effect.raceFirst(reading, writing)
+      if (undecodable !== undefined) {
+        // Tell the client why before hanging up: past bad input the byte stream cannot be trusted.
+        yield* Effect.logWarning("rpc: undecodable input, closing the connection").pipe(
+          Effect.annotateLogs({ clientId: id, reason: undecodable })
+        )
+        yield* Effect.ignore(connection.write(encodeResponse(codec, ResponseDefectEncoded(undecodable))))
       }
     }).pipe(
       Effect.catchAllCause((cause) =>
