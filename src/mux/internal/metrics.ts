@@ -5,7 +5,10 @@ import * as MetricLabel from "effect/MetricLabel"
 export const metrics = {
   bytesReceived: Metric.counter("mux_bytes_received", { description: "bytes read from muxado transports", incremental: true }),
   bytesSent: Metric.counter("mux_bytes_sent", { description: "bytes written to muxado transports", incremental: true }),
-  framesReceived: Metric.counter("mux_frames_received", { description: "muxado frames decoded", incremental: true }),
+  framesReceived: Metric.counter("mux_frames_received", {
+    description: "muxado frames decoded (a large DATA frame counts once per piece as it streams in)",
+    incremental: true
+  }),
   streamsOpened: Metric.counter("mux_streams_opened", { description: "streams opened locally", incremental: true }),
   streamsAccepted: Metric.counter("mux_streams_accepted", { description: "streams the peer opened", incremental: true }),
   resetsSent: Metric.counter("mux_resets_sent", { description: "RST frames sent", incremental: true }),
