@@ -248,4 +248,30 @@ describe("eMQP system over ZMTP (memory endpoints)", () => {
       yield* eventually("the worker back", worker.identity, (id) => Option.isSome(id) && Option.isSome(first) && id.value !== first.value)
       assert.strictEqual(yield* client.request({ a: 2, b: 2 }, { timeout: Duration.seconds(10) }), 4)
     }))
+
+  live("malformed commands on every socket are refused with a log line; the broker keeps serving", () =>
+    Effect.gen(function*() {
+      const e = endpoints()
+      const broker = yield* startBroker(e)
+      yield* Worker.makeWith(Socket.dealer(e.backend), adder)
+      const enc = (...texts: ReadonlyArray<string>) => texts.map((t) => new TextEncoder().encode(t))
+      const garbage: ReadonlyArray<ReadonlyArray<Uint8Array>> = [
+        enc("", "eMQP/9.9", "REQUEST", "m1", "default", "", "{}"),
+        enc("", "eMQP/1.0", "FROB", "m2"),
+        enc("", "eMQP/1.0", "INFORM", "m3", "[[10, \"default\"", "worker"),
+        enc("", "eMQP/1.0", "REQUEST", "m4", "default", "timeout:soon", "{}"),
+        enc("not-empty", "eMQP/1.0", "READY", "m5"),
+        enc("only", "two"),
+        [new Uint8Array(0), ...enc("eMQP/1.0", "REQUEST"), new Uint8Array([0xff, 0xfe]), ...enc("q", "", "{}")]
+      ]
+      for (const endpoint of [e.frontend, e.backend, e.admin]) {
+        const raw = yield* Socket.dealer(endpoint)(`raw-${endpoint}`)
+        for (const message of garbage) yield* raw.send(message)
+      }
+      const client = yield* Client.makeWith(Socket.dealer(e.frontend))
+      assert.strictEqual(yield* client.request({ a: 20, b: 22 }), 42)
+      const status = yield* broker.status
+      assert.deepStrictEqual(status.processed_messages_by_queue, { default: 1 })
+      assert.strictEqual(Object.keys((yield* broker.workers).connected_workers as object).length, 1)
+    }))
 })

@@ -10,12 +10,13 @@ import * as Path from "node:path"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
+import * as Exit from "effect/Exit"
 import * as Fiber from "effect/Fiber"
 import * as Logger from "effect/Logger"
 import * as LogLevel from "effect/LogLevel"
 import * as Option from "effect/Option"
 import * as Schema from "effect/Schema"
-import type * as Scope from "effect/Scope"
+import * as Scope from "effect/Scope"
 import * as Chunk from "effect/Chunk"
 import * as Stream from "effect/Stream"
 import * as Broker from "../../src/emqp/Broker.js"
@@ -244,6 +245,23 @@ describe("eMQP interop with EventMQ 0.3.13", () => {
       assert.isTrue(Either.isLeft(lost))
       if (Either.isLeft(lost)) assert.deepStrictEqual([lost.left.reason, lost.left.code], ["Refused", "worker-lost"])
     }))
+
+  live("our broker restarted under a Python job manager: it comes back with a new identity and runs jobs again", () =>
+    Effect.gen(function*() {
+      const a = yield* addresses
+      const first = yield* Scope.make()
+      const broker1 = yield* Broker.make(a).pipe(Scope.extend(first))
+      yield* jobManager(a.backend, 1)
+      yield* eventually("the job manager's READY", freeSlots(broker1), (n) => n === 1)
+      const client = yield* Client.make({ address: a.frontend })
+      const job = Client.runPayload({ path: "emqp_jobs", callable: "add", args: [20, 22] })
+      assert.strictEqual(yield* client.request(job, { timeout: Duration.seconds(20) }), 42)
+      yield* Scope.close(first, Exit.void)
+      const broker2 = yield* Broker.make(a)
+      // The reference ignores KBYE and notices the silence after 3 × 5 s, then INFORMs with a new identity.
+      yield* eventually("the job manager back", freeSlots(broker2), (n) => n === 1, 40_000)
+      assert.strictEqual(yield* client.request(job, { timeout: Duration.seconds(20) }), 42)
+    }), 90_000)
 
   live("pub/sub: the Python publisher through our relay, and ours through the Python relay", () =>
     Effect.gen(function*() {
