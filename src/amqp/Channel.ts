@@ -136,6 +136,14 @@ export interface AmqpChannel {
    * `ConnectionLost` when the channel or connection ends.
    */
   readonly consume: (queue: string, options?: ConsumeOptions) => Stream.Stream<Delivery, ClientError>
+  /**
+   * Like `consume`, but the consumer is registered (`consume-ok` received) when this returns, and cancelled when
+   * the scope closes: for code that must not publish before its consumer exists (direct reply-to).
+   */
+  readonly consumer: (
+    queue: string,
+    options?: ConsumeOptions
+  ) => Effect.Effect<Stream.Stream<Delivery, ClientError>, ClientError, Scope.Scope>
   /** `basic.get`: one message, or none when the queue is empty. */
   readonly get: (queue: string, options?: { readonly noAck?: boolean | undefined }) => Effect.Effect<Option.Option<Delivery>, ClientError>
   /** Acknowledges by delivery tag (also available on each `Delivery`). */

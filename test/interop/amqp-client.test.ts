@@ -10,6 +10,7 @@ import * as Option from "effect/Option"
 import * as Redacted from "effect/Redacted"
 import * as Stream from "effect/Stream"
 import * as Connection from "../../src/amqp/Connection.js"
+import * as DirectReplyTo from "../../src/amqp/DirectReplyTo.js"
 import * as Table from "../../src/amqp/Table.js"
 import { requirePeer } from "../support/peers.js"
 import * as Rabbit from "../support/rabbitmq.js"
@@ -358,5 +359,27 @@ describe.skipIf(!hasBroker)("AMQP client against RabbitMQ", () => {
         assert.isTrue((yield* Rabbit.listConnections).some((c) => c.name === name))
       }))
       assert.isFalse((yield* Rabbit.listConnections).some((c) => c.name === name))
+    }))
+
+  it.scopedLive("direct reply-to: request/response round trips; one reply consumer per channel; a silent server times out", () =>
+    Effect.gen(function*() {
+      const server = yield* connect()
+      const serverChannel = yield* server.channel()
+      const { queue } = yield* serverChannel.queueDeclare("", { exclusive: true })
+      yield* Effect.forkScoped(DirectReplyTo.serve(serverChannel, queue, (request) =>
+        Effect.succeed({ body: bytes(`echo ${request.text}`) })))
+      const connection = yield* connect()
+      const channel = yield* connection.channel()
+      const client = yield* DirectReplyTo.client(channel)
+      const replies = yield* Effect.forEach(["a", "b", "c"], (x) => client.call("", queue, bytes(x)), {
+        concurrency: "unbounded"
+      })
+      assert.deepStrictEqual(replies.map((d) => d.text), ["echo a", "echo b", "echo c"])
+      assert.strictEqual(yield* client.pending, 0)
+      const second = yield* Effect.flip(DirectReplyTo.client(channel))
+      assert.strictEqual(second._tag === "ClientRefused" ? second.reason : "", "ReplyConsumerExists")
+      const { queue: nobody } = yield* channel.queueDeclare("", { exclusive: true })
+      const timedOut = yield* Effect.flip(client.call("", nobody, bytes("?"), { timeout: "200 millis" }))
+      assert.strictEqual(timedOut._tag, "Timeout")
     }))
 })

@@ -4,6 +4,7 @@
 import * as Effect from "effect/Effect"
 import * as Mailbox from "effect/Mailbox"
 import * as Option from "effect/Option"
+import type * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
 import type { AmqpChannel } from "../../Channel.js"
 import { type ClientError, ClientRefused } from "../../ClientError.js"
@@ -24,8 +25,11 @@ export const make = (engine: Engine, ch: ChannelState): AmqpChannel => {
   const unit = (method: Methods.Method, ...expect: ReadonlyArray<Methods.Tag>) => Effect.asVoid(rpc(method, ...expect))
   const table = (args: FieldTable | undefined): FieldTable => args ?? []
 
-  const consume = (queue: string, options?: ConsumeOptions): Stream.Stream<Delivery, ClientError> =>
-    Stream.unwrapScoped(Effect.gen(function*() {
+  const consumer = (
+    queue: string,
+    options?: ConsumeOptions
+  ): Effect.Effect<Stream.Stream<Delivery, ClientError>, ClientError, Scope.Scope> =>
+    Effect.gen(function*() {
       const noAck = options?.noAck ?? false
       const prefetch = options?.prefetch
       if (prefetch !== undefined) {
@@ -57,7 +61,10 @@ export const make = (engine: Engine, ch: ChannelState): AmqpChannel => {
         () => cancel(consumer)
       )
       return Mailbox.toStream(mailbox)
-    }))
+    })
+
+  const consume = (queue: string, options?: ConsumeOptions): Stream.Stream<Delivery, ClientError> =>
+    Stream.unwrapScoped(consumer(queue, options))
 
   const cancel = (consumer: ConsumerState): Effect.Effect<void> =>
     Effect.suspend(() => {
@@ -156,6 +163,7 @@ export const make = (engine: Engine, ch: ChannelState): AmqpChannel => {
     qos: (prefetchCount, options) =>
       unit(Methods.make("BasicQos", { prefetchCount, global: options?.global ?? false }), "BasicQosOk"),
     consume,
+    consumer,
     get: (queue, options) =>
       Effect.map(
         rpc(Methods.make("BasicGet", { queue, noAck: options?.noAck ?? false }), "BasicGetOk", "BasicGetEmpty"),
