@@ -41,9 +41,6 @@ type State =
   | { readonly _tag: "Up"; readonly codec: WireCodec; readonly writer: Writer.Writer }
   | { readonly _tag: "Down"; readonly error: RpcClientError }
 
-/** Encoded messages waiting for the connection's writer before `send` waits. */
-const writeQueueCapacity = 256
-
 const toClientError = (error: RpcProtocolError) =>
   new RpcClientError({ reason: "Protocol", message: error.message, cause: error })
 
@@ -60,7 +57,7 @@ export const make = <E>(
       const writeEncoded = (up: Extract<State, { _tag: "Up" }>, message: unknown) => {
         const encoded = up.codec.encode(message)
         if (Either.isLeft(encoded)) return Effect.fail(toClientError(encoded.left))
-        // Queued for the connection's writer; if the connection fails before writing it, the request fails with it.
+        // A write error ends the connection (the writer's `run`), which fails every in-flight request at once.
         return encoded.right.length === 0 ? Effect.void : up.writer.offer(encoded.right)
       }
 
@@ -81,7 +78,7 @@ export const make = <E>(
         Effect.scoped(Effect.gen(function*() {
           const conn = yield* Effect.mapError(config.connect, (cause) => lost("Connect", cause))
           const codec = config.codec()
-          const { run: writing, writer } = yield* Writer.make(conn, writeQueueCapacity)
+          const { run: writing, writer } = yield* Writer.make(conn)
           const up = { _tag: "Up", codec, writer } as const
           const previous = state
           state = up

@@ -15,9 +15,6 @@ import type { WireCodec } from "./codec.js"
 import type { Connection } from "./connection.js"
 import * as Writer from "./writer.js"
 
-/** Encoded responses waiting for a connection's writer before the engine's `send` waits. */
-const writeQueueCapacity = 256
-
 /** How the engine reaches one client. */
 export interface Peer {
   /** Sends an encoded response; never fails (a peer that cannot be written is dropped by its owner). */
@@ -98,7 +95,7 @@ export const make: Effect.Effect<ServerCore, never, Scope.Scope> = Effect.gen(fu
 
   const serve = <E>(connection: Connection<E>, codec: WireCodec): Effect.Effect<void, never, Scope.Scope> =>
     Effect.gen(function*() {
-      const { run: writing, writer } = yield* Writer.make(connection, writeQueueCapacity)
+      const { run: writing, writer } = yield* Writer.make(connection)
       const send = (response: RpcMessage.FromServerEncoded): Effect.Effect<void> => {
         const chunks = encodeResponse(codec, response)
         return chunks.length === 0 ? Effect.void : writer.offer(chunks)
