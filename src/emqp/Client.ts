@@ -214,7 +214,10 @@ export const makeWith = (
         const msgid = Command.unsafeMessageId()
         return awaitResult<A, I>(msgid, payload, opts).pipe(Effect.ensuring(Effect.sync(() => pending.delete(msgid))))
       }).pipe(
-        Effect.withSpan("emqp.client.request", { attributes: { "messaging.destination.name": opts.queue ?? "default" } })
+        Effect.withSpan("emqp.client.request", {
+          attributes: { "messaging.destination.name": opts.queue ?? "default" },
+          captureStackTrace: false
+        })
       )
 
     const awaitResult = <A, I>(msgid: string, payload: unknown, opts: RequestOptions<A, I>) =>

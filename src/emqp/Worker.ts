@@ -175,7 +175,7 @@ export const makeWith = <E, R>(
         yield* finished(request, resultJson(exit))
       }).pipe(
         semaphore.withPermits(1),
-        Effect.withSpan("emqp.worker.job", { attributes: { "messaging.message.id": request.msgid } })
+        Effect.withSpan("emqp.worker.job", { attributes: { "messaging.message.id": request.msgid }, captureStackTrace: false })
       )
 
     const session = Session.run({
