@@ -146,7 +146,7 @@ export const make = <E>(
           state = { _tag: "Down", error: clientError }
           if (previous._tag === "Connecting") yield* Deferred.fail(previous.ready, clientError)
           if (previous._tag !== "Down") {
-            yield* Effect.logDebug("rpc connection down").pipe(Effect.annotateLogs("reason", error.message))
+            yield* Effect.logWarning("rpc connection down").pipe(Effect.annotateLogs("reason", error.message))
             yield* writeResponse({ _tag: "ClientProtocolError", error: clientError })
           }
           // When the schedule gives up, the client stays down and `send` keeps failing with the last error.
