@@ -23,6 +23,7 @@ import * as Broker from "../../src/emqp/Broker.js"
 import * as Client from "../../src/emqp/Client.js"
 import * as Command from "../../src/emqp/Command.js"
 import * as PubSub from "../../src/emqp/PubSub.js"
+import * as Scheduler from "../../src/emqp/Scheduler.js"
 import * as Socket from "../../src/emqp/Socket.js"
 import * as Worker from "../../src/emqp/Worker.js"
 import { repoRoot, requirePeer } from "../support/peers.js"
@@ -188,6 +189,24 @@ describe("eMQP interop with EventMQ 0.3.13", () => {
       yield* Effect.sleep(Duration.seconds(2))
       assert.strictEqual(runs, 3, "run_count:3 is honoured")
     }))
+
+  live("our scheduler under the Python router runs a job on a Python job manager, run_count times", () =>
+    Effect.gen(function*() {
+      const a = yield* addresses
+      const file = yield* tempFile
+      yield* router(a)
+      yield* jobManager(a.backend, 1)
+      const scheduler = yield* Scheduler.make({ address: a.frontend })
+      yield* eventually("our scheduler registered", scheduler.identity, Option.isSome)
+      yield* Effect.sleep(Duration.seconds(4)) // the job manager's READY follows the router's first HEARTBEAT
+      const client = yield* Client.make({ address: a.frontend })
+      const payload = Client.runPayload({ path: "emqp_jobs", callable: "record", args: [file, "tick"] })
+      yield* client.schedule({ payload, interval: Duration.seconds(1), headers: { runCount: 3 } })
+      yield* eventually("3 runs", lines(file), (l) => l.length === 3, 30_000)
+      yield* Effect.sleep(Duration.seconds(2))
+      assert.deepStrictEqual(yield* lines(file), ["tick", "tick", "tick"])
+      assert.lengthOf(yield* scheduler.jobs, 0)
+    }), 90_000)
 
   live("heartbeats both ways keep peers registered past the silence limits", () =>
     Effect.gen(function*() {
