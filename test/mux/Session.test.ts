@@ -218,6 +218,40 @@ describe("Session faults (spec §12)", () => {
       assert.strictEqual(sum(Buffer.concat(parts)), sum(payload))
     }))
 
+  it.scopedLive("fairness: two streams writing at once interleave on the wire, frame by frame, not stream by stream", () =>
+    Effect.gen(function*() {
+      const { raw, session } = yield* withRaw({ role: "client" })
+      const a = yield* session.open({ eager: true })
+      const b = yield* session.open({ eager: true })
+      yield* raw.next
+      yield* raw.next
+      yield* raw.send(Frame.u32Frame(Frame.FrameType.WndInc, 3, 0x7fffffff), Frame.u32Frame(Frame.FrameType.WndInc, 5, 0x7fffffff))
+      yield* Effect.sleep("10 millis")
+      const payload = new Uint8Array(6 * 1024 * 1024)
+      const writers = yield* Effect.fork(Effect.all([a.write(payload), b.write(payload)], { concurrency: 2, discard: true }))
+      const order: Array<number> = []
+      let bytes = 0
+      while (bytes < 2 * payload.length) {
+        const frame = yield* raw.next
+        if (frame !== "eof" && frame._tag === "Data") {
+          order.push(frame.streamId)
+          bytes += frame.payload.length
+        }
+      }
+      yield* Fiber.join(writers)
+      // Whoever starts first gets a head start of about what the queues hold; once both streams have frames
+      // queued, the writer alternates between them.
+      const steady = order.slice(48, order.length - 48)
+      let run = 1
+      let longest = 1
+      for (let i = 1; i < steady.length; i++) {
+        run = steady[i] === steady[i - 1] ? run + 1 : 1
+        longest = Math.max(longest, run)
+      }
+      assert.isAtMost(longest, 4, steady.join(","))
+      assert.strictEqual(order.length, (2 * payload.length) / (64 * 1024))
+    }))
+
   it.scopedLive("reset: ours sends RST with the code; the peer's fails reads and writes with StreamReset", () =>
     Effect.gen(function*() {
       const { raw, session } = yield* withRaw({ role: "client" })

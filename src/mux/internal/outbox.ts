@@ -4,11 +4,25 @@ import type { MuxError } from "../MuxError.js"
 
 type Resume<A, E = never> = (effect: Effect.Effect<A, E>) => void
 
-/** A queued DATA frame: its bytes, and whether its stream was reset since (then it is dropped). */
+/** A queued DATA frame: its bytes, its stream, and whether that stream was reset since (then it is dropped). */
 export interface Entry {
   readonly chunks: ReadonlyArray<Uint8Array>
   readonly bytes: number
+  readonly owner: object
   readonly dropped: () => boolean
+}
+
+/** One stream's queued frames, in order. */
+interface Lane {
+  readonly owner: object
+  readonly entries: Array<Entry>
+  head: number
+  bytes: number
+}
+
+interface Waiter {
+  readonly owner: object
+  readonly resume: Resume<void, MuxError>
 }
 
 /**
@@ -18,24 +32,28 @@ export interface Entry {
  * 2. window increments, summed per stream while the writer is behind, so this lane is bounded by the number of
  *    streams and the reader never waits for it;
  * 3. DATA frames from stream writers, bounded by `highWaterMark` bytes: a writer's frame is always taken, then
- *    the writer waits until the queue is back under the mark.
+ *    the writer waits until the queue is back under the mark. Each stream has its own lane, and the writer
+ *    takes one frame per stream in turn, so a stream with a large write cannot starve the others.
  *
  * `finish` appends a last frame (GOAWAY) after everything queued; nothing is accepted after it.
  */
 export class Outbox {
   private control: Array<Uint8Array> = []
   private windows = new Map<number, number>()
-  private data: Array<Entry> = []
-  private dataHead = 0
+  private readonly lanes = new Map<object, Lane>()
+  /** Lanes with frames, in round-robin order. */
+  private ring: Array<Lane> = []
   private dataBytes = 0
   private closedWith: MuxError | undefined
   private last: Uint8Array | undefined
   private finished = false
   private writer: Resume<ReadonlyArray<Uint8Array> | undefined> | undefined
-  private waiters: Array<Resume<void, MuxError>> = []
+  private waiters: Array<Waiter> = []
 
   constructor(
     readonly highWaterMark: number,
+    /** Bytes one stream may have queued before its writer waits: no stream can fill the queue alone. */
+    readonly laneHighWaterMark: number,
     readonly maxControl: number,
     readonly batchBytes: number
   ) {}
@@ -62,22 +80,36 @@ export class Outbox {
   offer(entry: Entry): Effect.Effect<void, MuxError> {
     return Effect.suspend(() => {
       if (this.closedWith !== undefined) return Effect.fail(this.closedWith)
-      this.data.push(entry)
+      let lane = this.lanes.get(entry.owner)
+      if (lane === undefined) {
+        lane = { owner: entry.owner, entries: [], head: 0, bytes: 0 }
+        this.lanes.set(entry.owner, lane)
+        this.ring.push(lane)
+      }
+      lane.entries.push(entry)
+      lane.bytes += entry.bytes
       this.dataBytes += entry.bytes
       this.wakeWriter()
-      return this.dataBytes > this.highWaterMark ? this.waitBelow : Effect.void
+      return this.full(entry.owner) ? this.waitRoom(entry.owner) : Effect.void
     })
   }
 
-  private readonly waitBelow: Effect.Effect<void, MuxError> = Effect.async<void, MuxError>((resume) => {
-    if (this.closedWith !== undefined) return resume(Effect.fail(this.closedWith))
-    if (this.dataBytes <= this.highWaterMark) return resume(Effect.void)
-    this.waiters.push(resume)
-    return Effect.sync(() => {
-      const index = this.waiters.indexOf(resume)
-      if (index >= 0) this.waiters.splice(index, 1)
+  private full(owner: object): boolean {
+    return this.dataBytes > this.highWaterMark || (this.lanes.get(owner)?.bytes ?? 0) > this.laneHighWaterMark
+  }
+
+  private waitRoom(owner: object): Effect.Effect<void, MuxError> {
+    return Effect.async<void, MuxError>((resume) => {
+      if (this.closedWith !== undefined) return resume(Effect.fail(this.closedWith))
+      if (!this.full(owner)) return resume(Effect.void)
+      const waiter: Waiter = { owner, resume }
+      this.waiters.push(waiter)
+      return Effect.sync(() => {
+        const index = this.waiters.indexOf(waiter)
+        if (index >= 0) this.waiters.splice(index, 1)
+      })
     })
-  })
+  }
 
   /** No more offers; `last` (if any) goes out after what is queued, then `take` returns `undefined`. */
   finish(error: MuxError, last: Uint8Array | undefined): void {
@@ -86,7 +118,7 @@ export class Outbox {
     this.last = last
     const waiters = this.waiters
     this.waiters = []
-    for (const waiter of waiters) waiter(Effect.fail(error))
+    for (const waiter of waiters) waiter.resume(Effect.fail(error))
     this.wakeWriter()
   }
 
@@ -94,8 +126,8 @@ export class Outbox {
   clear(): void {
     this.control = []
     this.windows.clear()
-    this.data = []
-    this.dataHead = 0
+    this.lanes.clear()
+    this.ring = []
     this.dataBytes = 0
     this.last = undefined
   }
@@ -124,28 +156,45 @@ export class Outbox {
       }
       this.windows.clear()
     }
+    // Round robin: one frame from each stream per pass, until the batch is full.
     let budget = this.batchBytes
-    while (this.dataHead < this.data.length && budget > 0) {
-      const entry = this.data[this.dataHead]!
-      this.dataHead++
-      this.dataBytes -= entry.bytes
-      if (entry.dropped()) continue
-      for (const chunk of entry.chunks) out.push(chunk)
-      budget -= entry.bytes
-    }
-    if (this.dataHead === this.data.length) {
-      this.data = []
-      this.dataHead = 0
-    } else if (this.dataHead > 1024) {
-      this.data = this.data.slice(this.dataHead)
-      this.dataHead = 0
+    while (this.ring.length > 0 && budget > 0) {
+      const next: Array<Lane> = []
+      for (let i = 0; i < this.ring.length; i++) {
+        const lane = this.ring[i]!
+        if (budget <= 0) {
+          next.push(lane)
+          continue
+        }
+        const entry = lane.entries[lane.head]!
+        lane.head++
+        lane.bytes -= entry.bytes
+        this.dataBytes -= entry.bytes
+        if (!entry.dropped()) {
+          for (const chunk of entry.chunks) out.push(chunk)
+          budget -= entry.bytes
+        }
+        if (lane.head < lane.entries.length) {
+          if (lane.head > 64) {
+            lane.entries.splice(0, lane.head)
+            lane.head = 0
+          }
+          next.push(lane)
+        } else {
+          this.lanes.delete(lane.owner)
+        }
+      }
+      this.ring = next
     }
     if (this.waiters.length > 0 && this.dataBytes <= this.highWaterMark) {
       const waiters = this.waiters
       this.waiters = []
-      for (const waiter of waiters) waiter(Effect.void)
+      for (const waiter of waiters) {
+        if (this.full(waiter.owner)) this.waiters.push(waiter)
+        else waiter.resume(Effect.void)
+      }
     }
-    if (out.length === 0 && this.closedWith !== undefined && this.dataHead >= this.data.length) {
+    if (out.length === 0 && this.closedWith !== undefined && this.ring.length === 0) {
       this.finished = true
       if (this.last !== undefined) {
         const last = this.last

@@ -91,7 +91,12 @@ export class SessionCore implements Host {
     this.frameCap = options.frameCap
     this.thresholdUpdates = options.thresholdUpdates
     this.streamWriteTimeout = options.streamWriteTimeout
-    this.outbox = new Outbox(options.maxQueuedBytes, options.maxControlFrames, Math.max(256 * 1024, options.frameCap * 4))
+    this.outbox = new Outbox(
+      options.maxQueuedBytes,
+      options.frameCap * 4,
+      options.maxControlFrames,
+      Math.max(256 * 1024, options.frameCap * 4)
+    )
   }
 
   // ---- Host ---------------------------------------------------------------------------------------------------

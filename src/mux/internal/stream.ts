@@ -281,11 +281,11 @@ export class StreamCore {
       const frame = new Uint8Array(HeaderSize + length)
       writeHeader(frame, 0, length, FrameType.Data, flags, this.id)
       frame.set(payload, HeaderSize)
-      return { chunks: [frame], bytes: frame.length, dropped: this.dropped }
+      return { chunks: [frame], bytes: frame.length, owner: this, dropped: this.dropped }
     }
     const header = new Uint8Array(HeaderSize)
     writeHeader(header, 0, length, FrameType.Data, flags, this.id)
-    return { chunks: [header, payload], bytes: HeaderSize + length, dropped: this.dropped }
+    return { chunks: [header, payload], bytes: HeaderSize + length, owner: this, dropped: this.dropped }
   }
 
   private maybeDetach(): void {
