@@ -3,11 +3,13 @@ import * as Cause from "effect/Cause"
 import * as Chunk from "effect/Chunk"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
+import * as Metric from "effect/Metric"
 import * as Fiber from "effect/Fiber"
 import * as Option from "effect/Option"
 import * as Stream from "effect/Stream"
 import * as TestClock from "effect/TestClock"
 import type { ClientError } from "../../../src/amqp/ClientError.js"
+import * as ClientMetrics from "../../../src/amqp/ClientMetrics.js"
 import * as Connection from "../../../src/amqp/Connection.js"
 import * as Frame from "../../../src/amqp/Frame.js"
 import * as Methods from "../../../src/amqp/Methods.js"
@@ -159,6 +161,8 @@ describe("Connection against a scripted broker", () => {
       yield* broker.expect("ConfirmSelect", id)
       yield* broker.send(id, Methods.make("ConfirmSelectOk", {}))
       const channel = yield* Fiber.join(channelFiber)
+      const confirmedBefore = (yield* Metric.value(ClientMetrics.confirmed)).count
+      const refusedBefore = (yield* Metric.value(ClientMetrics.refused)).count
       const fibers: Array<Fiber.RuntimeFiber<void, unknown>> = []
       for (let i = 1; i <= 7; i++) {
         fibers.push(yield* Effect.fork(channel.publish("", "q", bytes(`m${i}`))))
@@ -176,6 +180,8 @@ describe("Connection against a scripted broker", () => {
       assert.isTrue(Exit.isFailure(nacked))
       yield* Effect.sleep("20 millis")
       assert.isTrue(Option.isNone(yield* Fiber.poll(fibers[5]!)))
+      assert.strictEqual((yield* Metric.value(ClientMetrics.confirmed)).count - confirmedBefore, 5)
+      assert.strictEqual((yield* Metric.value(ClientMetrics.refused)).count - refusedBefore, 1)
     }))
 
   it.scopedLive("a deliver on channel 0 closes the connection with 505 UNEXPECTED_FRAME", () =>

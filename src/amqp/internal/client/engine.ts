@@ -23,6 +23,7 @@ import {
   PublishNacked,
   PublishReturned
 } from "../../ClientError.js"
+import * as ClientMetrics from "../../ClientMetrics.js"
 import { type Acker, Delivery } from "../../Consumer.js"
 import * as Frame from "../../Frame.js"
 import * as Methods from "../../Methods.js"
@@ -317,7 +318,9 @@ export class Engine {
     return Effect.gen(function*() {
       // Dispatch may need to wait (a full consumer buffer) or act (a close): collected per read, run in order.
       const actions: Array<Effect.Effect<void>> = []
+      let frames = 0
       const onFrame = (frame: Frame.Frame) => {
+        frames++
         const action = self.dispatch(frame)
         if (action !== undefined) actions.push(action)
       }
@@ -343,6 +346,8 @@ export class Engine {
             return
           }
         }
+        ClientMetrics.framesIn.unsafeUpdate(frames, [])
+        frames = 0
         for (const action of actions.splice(0)) yield* action
       }
     })
@@ -488,6 +493,7 @@ export class Engine {
     const properties = content.properties!
     switch (method._tag) {
       case "BasicDeliver": {
+        ClientMetrics.delivered.unsafeUpdate(1, [])
         const consumer = ch.consumers.get(method.consumerTag)
         if (consumer === undefined) return undefined
         if (consumer.cancelling) {
@@ -530,12 +536,14 @@ export class Engine {
         return undefined
       }
       case "BasicGetOk":
+        ClientMetrics.delivered.unsafeUpdate(1, [])
         return this.resolve(ch, { method, properties, body })
     }
   }
 
   private onChannelClose(ch: ChannelState, method: M<"ChannelClose">): Effect.Effect<void> {
     ch.brokerClosed = true
+    ClientMetrics.channelsClosedByBroker.unsafeUpdate(1, [])
     const error = new ChannelClosed({
       channel: ch.id,
       replyCode: method.replyCode,
@@ -660,6 +668,7 @@ export class Engine {
 }
 
 const settleExit = (channel: number, outcome: Outcome): Exit.Exit<void, ClientError> => {
+  ClientMetrics[outcome._tag === "Acked" ? "confirmed" : "refused"].unsafeUpdate(1, [])
   switch (outcome._tag) {
     case "Acked":
       return Exit.void

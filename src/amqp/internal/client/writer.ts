@@ -15,6 +15,7 @@ import * as FiberId from "effect/FiberId"
 import type * as Scope from "effect/Scope"
 import type { Transport } from "../../../transport/Transport.js"
 import { type ClientError, ClientRefused } from "../../ClientError.js"
+import * as ClientMetrics from "../../ClientMetrics.js"
 import * as Frame from "../../Frame.js"
 import type { Activity } from "./heartbeat.js"
 
@@ -132,6 +133,9 @@ export const make = (options: {
         const pending = encoder.take()
         if (pending.length > 0) chunks.push(pending)
         if (chunks.length === 0) return true
+        let size = 0
+        for (const chunk of chunks) size += chunk.length
+        ClientMetrics.bytesOut.unsafeUpdate(size, [])
         const result = yield* Effect.either(
           chunks.length === 1 ? options.transport.write(chunks[0]!) : options.transport.writeAll(chunks)
         )
@@ -160,6 +164,7 @@ export const make = (options: {
         const signal = batchWritten
         batchWritten = Deferred.unsafeMake<void, ClientError>(FiberId.none)
         let buffered = 0
+        let published = 0
         let ok = true
         for (const job of jobs) {
           const refused = failure ?? options.check(job)
@@ -177,6 +182,7 @@ export const make = (options: {
             continue
           }
           job.onWrite?.()
+          if (job.publish !== undefined) published++
           encoded.push(job)
           // Past a slab, hand the bytes over: the encoder never copies a growing buffer, and a batch of large
           // messages is written as it is encoded instead of all at once.
@@ -191,6 +197,7 @@ export const make = (options: {
           }
         }
         ok = (yield* flush(chunks, encoded)) && ok
+        if (published > 0) ClientMetrics.published.unsafeUpdate(published, [])
         Deferred.unsafeDone(signal, ok || failure === undefined ? Effect.void : Effect.fail(failure))
       }
     })
