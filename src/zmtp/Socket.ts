@@ -328,12 +328,15 @@ export const make = (options: Options): Effect.Effect<Socket, ZmtpError, Scope.S
 
     const toTopic = (topic: Uint8Array | string) => frame(topic)
 
+    // Finalizers are uninterruptible, and a timeout there would wait out its own timer: the linger runs
+    // interruptible so that a drained socket closes at once.
     yield* Effect.addFinalizer(() =>
-      Effect.gen(function*() {
+      Effect.interruptible(Effect.gen(function*() {
         closing = true
         const linger = Duration.decode(options.linger ?? Duration.seconds(1))
         const live = Array.from(peers).filter((peer) => peer.connection !== undefined)
         if (Duration.toMillis(linger) > 0) {
+          // Let writers flush what is queued, then close gracefully so the bytes reach the peers.
           yield* Effect.forEach(live, (peer) => peer.pipe.awaitIdle, { concurrency: "unbounded", discard: true }).pipe(
             Effect.timeout(linger),
             Effect.ignore
@@ -341,11 +344,15 @@ export const make = (options: Options): Effect.Effect<Socket, ZmtpError, Scope.S
         }
         yield* Effect.forEach(
           live,
-          (peer) => peer.connection === undefined ? Effect.void : peer.connection.transport.close({ timeout: linger }),
+          (peer) => {
+            const transport = peer.connection?.transport
+            if (transport === undefined) return Effect.void
+            return Duration.toMillis(linger) > 0 ? transport.close({ timeout: linger }) : transport.abort()
+          },
           { concurrency: "unbounded", discard: true }
         )
         core.inbox.close()
-      })
+      }))
     )
 
     const receive = behaviour.receive

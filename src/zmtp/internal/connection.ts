@@ -1,3 +1,4 @@
+import * as Deferred from "effect/Deferred"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
@@ -44,6 +45,8 @@ export interface Connection {
   readonly decoder: Frame.Decoder
   /** Frames that arrived with the end of the handshake. */
   readonly pending: Array<Frame.Frame>
+  /** A decode error in the bytes that came after those frames. */
+  readonly pendingError: ZmtpError | undefined
 }
 
 const sendsIdentity = (socketType: string) =>
@@ -114,14 +117,20 @@ export const handshake = (
 
     const decoder = new Frame.Decoder(config.maxMessageSize, Math.max(config.maxMessageSize + 64, 65536))
     const pending: Array<Frame.Frame> = []
+    // A decode error is raised only when its frame is needed: bytes past the handshake belong to the connection.
+    let pendingError: ZmtpError | undefined
     const feed = (chunk: Uint8Array) => {
-      const error = decoder.decode(chunk, pending)
-      return error === undefined ? Effect.void : Effect.fail(new ZmtpError({ ...error, endpoint }))
+      if (pendingError === undefined) {
+        const error = decoder.decode(chunk, pending)
+        if (error !== undefined) pendingError = new ZmtpError({ ...error, endpoint })
+      }
+      return Effect.void
     }
     if (buffered.length > Greeting.size) yield* feed(buffered.subarray(Greeting.size))
 
     const receive: Effect.Effect<Uint8Array, ZmtpError> = Effect.suspend(() => {
       const frame = pending.shift()
+      if (frame === undefined && pendingError !== undefined) return Effect.fail(pendingError)
       if (frame !== undefined) {
         return frame.command
           ? Effect.succeed(frame.body)
@@ -161,7 +170,8 @@ export const handshake = (
       userId: result.userId,
       cipher: result.cipher,
       decoder,
-      pending
+      pending,
+      pendingError
     }
   }).pipe(
     Effect.timeoutFail({
@@ -225,7 +235,7 @@ const encodeBatch = (
  * the connection ended; the caller closes the transport.
  */
 export const run = (connection: Connection, config: ConnectionConfig, handlers: Handlers): Effect.Effect<never, ZmtpError> =>
-  Effect.gen(function*() {
+  Effect.scoped(Effect.gen(function*() {
     const { cipher, decoder, endpoint, transport } = connection
     const pipe = handlers.pipe
     const fail = (reason: ZmtpError["reason"], detail?: string) => new ZmtpError({ reason, endpoint, detail })
@@ -297,7 +307,12 @@ export const run = (connection: Connection, config: ConnectionConfig, handlers: 
       return undefined
     }
 
-    const reader = Effect.forever(
+    const initial = process()
+    const start: Effect.Effect<void, ZmtpError> = connection.pendingError !== undefined
+      ? Effect.zipRight(initial ?? Effect.void, Effect.fail(connection.pendingError))
+      : initial ?? Effect.void
+
+    const reader = Effect.zipRight(start, Effect.forever(
       Effect.flatMap(Effect.mapError(transport.read, transportError(endpoint)), (result) => {
         if (Transport.isEof(result)) return Effect.fail(fail("Closed", "peer closed the connection"))
         received++
@@ -313,7 +328,7 @@ export const run = (connection: Connection, config: ConnectionConfig, handlers: 
         }
         return waiting ?? Effect.void
       })
-    )
+    ))
 
     const fibers: Array<Effect.Effect<never, ZmtpError>> = [reader, writer]
     const heartbeat = config.heartbeat
@@ -356,5 +371,8 @@ export const run = (connection: Connection, config: ConnectionConfig, handlers: 
         }
       })
     )
-    return yield* fibers.reduce((a, b) => Effect.raceFirst(a, b))
-  })
+    // The first fiber to end ends the connection; closing the scope interrupts the others.
+    const ended = yield* Deferred.make<never, ZmtpError>()
+    yield* Effect.forEach(fibers, (fiber) => Effect.forkScoped(Effect.intoDeferred(fiber, ended)), { discard: true })
+    return yield* Deferred.await(ended)
+  }))

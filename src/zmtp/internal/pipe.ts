@@ -201,8 +201,10 @@ export class Inbox<A> {
     return this.items.length >= this.capacity
   }
 
+  /** Queues an item; false when full. Once closed, items are discarded (true), so no reader waits for room. */
   offer(item: A): boolean {
-    if (this.closed || this.items.length >= this.capacity) return false
+    if (this.closed) return true
+    if (this.items.length >= this.capacity) return false
     this.items.push(item)
     if (this.takers.length > 0) this.takers.shift()!(Effect.void)
     return true
