@@ -382,4 +382,26 @@ describe.skipIf(!hasBroker)("AMQP client against RabbitMQ", () => {
       const timedOut = yield* Effect.flip(client.call("", nobody, bytes("?"), { timeout: "200 millis" }))
       assert.strictEqual(timedOut._tag, "Timeout")
     }))
+
+  it.scopedLive("publishAll: a batch completes once written (or all acked); a returned message fails the batch", () =>
+    Effect.gen(function*() {
+      const connection = yield* connect()
+      const plain = yield* connection.channel()
+      const confirming = yield* connection.channel({ confirm: true })
+      const { queue } = yield* confirming.queueDeclare("", { exclusive: true })
+      const batch = (n: number, from = 0) =>
+        Array.from({ length: n }, (_, i) => ({ exchange: "", routingKey: queue, body: bytes(`m${from + i}`) }))
+      yield* plain.publishAll(batch(500))
+      yield* confirming.publishAll(batch(500, 500))
+      assert.strictEqual((yield* confirming.queueDeclare(queue, { passive: true })).messageCount, 1000)
+      const first = Option.getOrThrow(yield* confirming.get(queue, { noAck: true }))
+      assert.strictEqual(first.text, "m0")
+      const returned = yield* Effect.flip(confirming.publishAll([
+        ...batch(3, 1000),
+        { exchange: "amq.direct", routingKey: unique("nowhere"), body: bytes("lost"), options: { mandatory: true } }
+      ]))
+      assert.strictEqual(returned._tag, "PublishReturned")
+      const tooLong = yield* Effect.flip(plain.publishAll([{ exchange: "", routingKey: "é".repeat(200), body: bytes("x") }]))
+      assert.strictEqual(tooLong._tag === "ClientRefused" ? tooLong.reason : "", "InvalidArgument")
+    }))
 })

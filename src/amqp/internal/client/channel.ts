@@ -199,6 +199,18 @@ export const make = (engine: Engine, ch: ChannelState): AmqpChannel => {
         properties: options?.properties,
         body
       }),
+    publishAll: (messages) =>
+      engine.publishAll(
+        ch,
+        messages.map((m) => ({
+          channel: ch.id,
+          exchange: m.exchange,
+          routingKey: m.routingKey,
+          mandatory: m.options?.mandatory ?? false,
+          properties: m.options?.properties,
+          body: m.body
+        }))
+      ),
     returns,
     // The broker numbers publishes from the first one after confirm.select: the tracker starts at that point of
     // the wire, whatever is published concurrently.

@@ -240,6 +240,58 @@ export class Engine {
     return this.gate.isOpen ? go : Effect.zipRight(this.gate.pass, go)
   }
 
+  /**
+   * Publishes a batch in order with one completion for all: written (or, on a confirm channel, every message
+   * acked); the first nack, return or refusal fails the whole batch.
+   */
+  publishAll(ch: ChannelState, publishes: ReadonlyArray<Frame.Publish>): Effect.Effect<void, ClientError> {
+    const go = Effect.suspend((): Effect.Effect<void, ClientError> => {
+      const refused = this.usable(ch)
+      if (refused !== undefined) return Effect.fail(refused)
+      if (publishes.length === 0) return Effect.void
+      const confirms = ch.confirms
+      const deferred = Deferred.unsafeMake<void, ClientError>(FiberId.none)
+      const last = publishes.length - 1
+      if (confirms === undefined) {
+        // Jobs are written in order, so the last one written means all were; every job shares the deferred so a
+        // refused one fails the batch (only the last completes it on success).
+        return Effect.zipRight(
+          Effect.forEach(publishes, (publish, i) =>
+            this.writer.offer({ channel: ch.id, publish, done: deferred, awaitConfirm: i !== last }), {
+            discard: true
+          }),
+          Deferred.await(deferred)
+        )
+      }
+      let remaining = publishes.length
+      const settle = (outcome: Outcome) => {
+        const exit = settleExit(ch.id, outcome)
+        if (exit._tag === "Failure") Deferred.unsafeDone(deferred, exit)
+        else if (--remaining === 0) Deferred.unsafeDone(deferred, Exit.void)
+      }
+      return Effect.zipRight(
+        Effect.forEach(publishes, (publish) => {
+          const entry: ConfirmEntry = {
+            mandatory: publish.mandatory === true,
+            exchange: publish.exchange ?? "",
+            routingKey: publish.routingKey ?? "",
+            deferred,
+            settle
+          }
+          return this.writer.offer({
+            channel: ch.id,
+            publish,
+            done: deferred,
+            awaitConfirm: true,
+            onWrite: () => confirms.register(entry)
+          })
+        }, { discard: true }),
+        Deferred.await(deferred)
+      )
+    })
+    return this.gate.isOpen ? go : Effect.zipRight(this.gate.pass, go)
+  }
+
   // -------------------------------------------------------------------------------------------------------------
   // Channels
   // -------------------------------------------------------------------------------------------------------------
