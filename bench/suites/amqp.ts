@@ -268,10 +268,10 @@ const suite: Suite = {
         metric,
         unit: "msg/s",
         better: "higher",
-        ours: await bestOf(2, () => f(ours)),
+        ours: await bestOf(3, () => f(ours)),
         peers: {
-          amqplib: await bestOf(2, () => f(peers.amqplib as unknown as typeof ours)),
-          "amqp-client": await bestOf(2, () => f(peers["amqp-client"] as unknown as typeof ours))
+          amqplib: await bestOf(3, () => f(peers.amqplib as unknown as typeof ours)),
+          "amqp-client": await bestOf(3, () => f(peers["amqp-client"] as unknown as typeof ours))
         }
       })
     }

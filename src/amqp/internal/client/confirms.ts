@@ -45,7 +45,10 @@ export class ConfirmTracker<E extends Entry = Entry> {
   /** Records a publish at the moment its frames are queued for the wire, in wire order. */
   register(entry: E): bigint {
     const tag = this.next++
-    this.pending.set(tag, { ...entry, returned: undefined })
+    // The entry is the caller's fresh object: mark it in place rather than copy it on every publish.
+    const pending = entry as Pending<E>
+    pending.returned = undefined
+    this.pending.set(tag, pending)
     return tag
   }
 
