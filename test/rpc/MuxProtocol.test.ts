@@ -4,11 +4,14 @@ import * as RpcServer from "@effect/rpc/RpcServer"
 import { assert, describe, it } from "@effect/vitest"
 import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
 import * as Fiber from "effect/Fiber"
 import * as Layer from "effect/Layer"
 import * as Queue from "effect/Queue"
 import * as Stream from "effect/Stream"
+import * as TestClock from "effect/TestClock"
 import * as Session from "../../src/mux/Session.js"
+import type * as MuxStream from "../../src/mux/Stream.js"
 import * as MuxProtocol from "../../src/rpc/MuxProtocol.js"
 import * as TransportProtocol from "../../src/rpc/TransportProtocol.js"
 import * as MemoryNetwork from "../../src/testing/MemoryNetwork.js"
@@ -86,5 +89,42 @@ describe("MuxProtocol", () => {
       assert.strictEqual(yield* Queue.take(state.events), "interrupted b")
       yield* Fiber.interrupt(stalled)
     }).pipe(Effect.provide(RpcSerialization.layerNdjson)))
-})
 
+  it.scoped("a reset stream fails its client's in-flight calls; the client reopens a stream on the same session", () =>
+    Effect.gen(function*() {
+      const network = yield* MemoryNetwork.make
+      const { handleStream, protocol } = yield* MuxProtocol.makeServerProtocol()
+      const accepted = yield* Queue.unbounded<readonly [MuxStream.MuxStream, Fiber.RuntimeFiber<void>]>()
+      yield* network.serve("mux", (connection) =>
+        Effect.gen(function*() {
+          const session = yield* Session.make(connection, { role: "server" })
+          while (true) {
+            const stream = yield* session.accept
+            yield* Queue.offer(accepted, [stream, yield* Effect.forkScoped(Effect.scoped(handleStream(stream)))])
+          }
+        }).pipe(Effect.scoped, Effect.ignore))
+      const state = Context.get(
+        yield* Layer.build(
+          ServerLive.pipe(Layer.provide(Layer.succeed(RpcServer.Protocol, protocol)), Layer.provideMerge(ServerStateLive))
+        ),
+        ServerState
+      )
+      const session = Context.get(yield* Layer.build(clientSession(network)), Session.MuxSession)
+      const client = yield* MuxProtocol.makeClient(session).pipe(
+        Effect.flatMap((p) => Effect.provideService(RpcClient.make(Group), RpcClient.Protocol, p))
+      )
+      const blocked = yield* Effect.fork(client.Block({ id: "r" }))
+      assert.strictEqual(yield* Queue.take(state.events), "started r")
+      // The server drops the client: its handler fiber stops and its stream is reset.
+      const [first, serving] = yield* Queue.take(accepted)
+      yield* Fiber.interrupt(serving)
+      yield* first.reset()
+      assert.strictEqual(yield* Queue.take(state.events), "interrupted r")
+      assert.isTrue(Exit.isFailure(yield* Fiber.await(blocked)))
+      yield* TestClock.adjust("500 millis")
+      assert.strictEqual(yield* client.Echo({ text: "again" }), "again")
+      const [second] = yield* Queue.take(accepted)
+      assert.notStrictEqual(second.id, first.id)
+      assert.strictEqual((yield* network.links).length, 1, "still the one connection")
+    }).pipe(Effect.provide(RpcSerialization.layerNdjson)))
+})
