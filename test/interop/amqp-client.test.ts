@@ -404,4 +404,12 @@ describe.skipIf(!hasBroker)("AMQP client against RabbitMQ", () => {
       const tooLong = yield* Effect.flip(plain.publishAll([{ exchange: "", routingKey: "é".repeat(200), body: bytes("x") }]))
       assert.strictEqual(tooLong._tag === "ClientRefused" ? tooLong.reason : "", "InvalidArgument")
     }))
+
+  it.scopedLive("update-secret replaces the credential on the live connection, which keeps working", () =>
+    Effect.gen(function*() {
+      const connection = yield* connect()
+      yield* connection.updateSecret(Redacted.make(Rabbit.guest.password), "token refresh")
+      const channel = yield* connection.channel()
+      yield* channel.queueDeclare("", { exclusive: true })
+    }))
 })
