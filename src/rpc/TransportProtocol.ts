@@ -34,6 +34,8 @@
 import * as RpcClient from "@effect/rpc/RpcClient"
 import * as RpcSerialization from "@effect/rpc/RpcSerialization"
 import * as RpcServer from "@effect/rpc/RpcServer"
+import type * as Config from "effect/Config"
+import type * as ConfigError from "effect/ConfigError"
 import * as Context from "effect/Context"
 import type * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
@@ -271,3 +273,29 @@ export const layerProtocolServer = (
     Effect.map(makeServer(options), ({ protocol, server }) =>
       Context.make(RpcServer.Protocol, protocol).pipe(Context.add(RpcTransportServer, server)))
   )
+
+/**
+ * `layerProtocolTcp` with its options read from `Config` (for example `Config.all({ host: Config.string("RPC_HOST"),
+ * port: Config.port("RPC_PORT") })`).
+ *
+ * @since 0.1.0
+ * @category layers
+ */
+export const layerProtocolTcpConfig = (
+  config: Config.Config<Tcp.ConnectOptions & ClientOptions>
+): Layer.Layer<RpcClient.Protocol, ConfigError.ConfigError, RpcSerialization.RpcSerialization> =>
+  Layer.unwrapEffect(Effect.map(config, layerProtocolTcp))
+
+/**
+ * `layerProtocolServer` with its options read from `Config`.
+ *
+ * @since 0.1.0
+ * @category layers
+ */
+export const layerProtocolServerConfig = (
+  config: Config.Config<ServerOptions>
+): Layer.Layer<
+  RpcServer.Protocol | RpcTransportServer,
+  TransportError | ConfigError.ConfigError,
+  RpcSerialization.RpcSerialization
+> => Layer.unwrapEffect(Effect.map(config, layerProtocolServer))

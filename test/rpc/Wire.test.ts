@@ -2,14 +2,18 @@ import * as RpcClient from "@effect/rpc/RpcClient"
 import * as RpcSerialization from "@effect/rpc/RpcSerialization"
 import * as RpcServer from "@effect/rpc/RpcServer"
 import { assert, describe, it } from "@effect/vitest"
+import * as Config from "effect/Config"
+import * as ConfigProvider from "effect/ConfigProvider"
+import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
 import * as Fiber from "effect/Fiber"
 import * as Layer from "effect/Layer"
 import * as TransportProtocol from "../../src/rpc/TransportProtocol.js"
 import * as MemoryNetwork from "../../src/testing/MemoryNetwork.js"
 import * as Framing from "../../src/transport/Framing.js"
+import * as Server from "../../src/transport/Server.js"
 import * as Transport from "../../src/transport/Transport.js"
-import { Group, ServerLive, ServerStateLive } from "./e2e.js"
+import { Client, ClientLive, Group, ServerLive, ServerStateLive } from "./e2e.js"
 
 const utf8 = new TextEncoder()
 const fromUtf8 = new TextDecoder()
@@ -126,4 +130,26 @@ describe("TransportProtocol on the wire", () => {
       yield* server.write(lengthPrefixed(JSON.stringify({ _tag: "Exit", requestId: sent.id, exit: { _tag: "Success", value: "raw" } })))
       assert.strictEqual(yield* Fiber.join(call), "raw")
     }).pipe(Effect.provide(RpcSerialization.layerJson)))
+})
+
+describe("TransportProtocol layers from Config", () => {
+  it.scopedLive("a TCP client and server configured from a ConfigProvider", () =>
+    Effect.gen(function*() {
+      const server = yield* Layer.build(
+        ServerLive.pipe(
+          Layer.provideMerge(TransportProtocol.layerProtocolServerConfig(
+            Config.map(Config.integer("PORT"), (port) => ({ listen: Server.tcp({ host: "127.0.0.1", port }) }))
+          )),
+          Layer.provide(ServerStateLive)
+        )
+      ).pipe(Effect.withConfigProvider(ConfigProvider.fromMap(new Map([["PORT", "0"]]))))
+      const address = Context.get(server, TransportProtocol.RpcTransportServer).address
+      const port = address._tag === "TcpAddress" ? address.port : 0
+      const clientContext = yield* Layer.build(
+        ClientLive.pipe(Layer.provide(TransportProtocol.layerProtocolTcpConfig(
+          Config.all({ host: Config.string("HOST"), port: Config.integer("PORT") })
+        )))
+      ).pipe(Effect.withConfigProvider(ConfigProvider.fromMap(new Map([["HOST", "127.0.0.1"], ["PORT", String(port)]]))))
+      assert.strictEqual(yield* Context.get(clientContext, Client).Echo({ text: "configured" }), "configured")
+    }).pipe(Effect.provide(RpcSerialization.layerMsgPack), Effect.timeout("10 seconds")))
 })
