@@ -17,8 +17,11 @@ import * as Deferred from "effect/Deferred"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
+import * as Fiber from "effect/Fiber"
 import * as Layer from "effect/Layer"
 import * as Metric from "effect/Metric"
+import * as Option from "effect/Option"
+import * as Queue from "effect/Queue"
 import * as Schedule from "effect/Schedule"
 import type * as Scope from "effect/Scope"
 import * as Command from "./Command.js"
@@ -46,6 +49,10 @@ export interface BrokerOptions {
   readonly resultGrace?: Duration.DurationInput | undefined
   /** Obey DISCONNECT from any frontend peer, as the reference does. Default: false. */
   readonly frontendDisconnect?: boolean | undefined
+  /** How long a send may wait for a peer that does not read before it is abandoned (and counted). Default: 1 second. */
+  readonly sendTimeout?: Duration.DurationInput | undefined
+  /** Messages waiting to be sent per socket before further ones fail (and are counted). Default: 10000. */
+  readonly outboundCapacity?: number | undefined
   /** How often heartbeats, reaping and deadlines are checked. Default: 500 millis. */
   readonly tickInterval?: Duration.DurationInput | undefined
 }
@@ -120,35 +127,106 @@ export const makeWith = (
     const frontend = yield* sockets.frontend
     const backend = yield* sockets.backend
     const admin = sockets.admin ? yield* sockets.admin : undefined
-    const byName: Record<SocketName, Socket.MessageSocket | undefined> = { frontend, backend, admin }
     const stopped = yield* Deferred.make<void>()
 
-    const run = (outputs: Array<Output>): Effect.Effect<void> =>
-      outputs.length === 0 ? Effect.void : Effect.forEach(outputs, perform, { discard: true })
+    // One writer fiber per socket drains a bounded queue, so the broker never waits on a peer. A send stuck for
+    // `sendTimeout` (a peer that does not read) is abandoned by the tick: counted, logged, and the writer restarts.
+    const scope = yield* Effect.scope
+    const sendTimeout = millis(options.sendTimeout, 1_000)
+    const outboundCapacity = options.outboundCapacity ?? 10_000
+    type Send = Extract<Output, { _tag: "Send" }>
+    interface Writer {
+      readonly name: SocketName
+      readonly socket: Socket.MessageSocket
+      readonly queue: Queue.Queue<Send>
+      fiber: Fiber.RuntimeFiber<never> | undefined
+      current: Send | undefined
+      since: number
+    }
+    const writers: Partial<Record<SocketName, Writer>> = {}
 
-    const perform = (output: Output): Effect.Effect<void> => {
-      switch (output._tag) {
-        case "Send": {
-          const socket = byName[output.socket]
-          if (!socket) return Effect.void
-          const counted = output.command._tag === "Nack"
+    const failed = (output: Send, detail: string) =>
+      Effect.zipRight(
+        Metric.increment(sendFailures),
+        Effect.logWarning(`could not send ${output.command._tag} on ${output.socket}: ${detail}`)
+      )
+
+    const sendOne = (writer: Writer, output: Send): Effect.Effect<void> =>
+      writer.socket.send([fromKey(output.peer), ...Command.encode(output.command)]).pipe(
+        Effect.zipRight(
+          output.command._tag === "Nack"
             ? Effect.zipRight(Metric.increment(refusals), Metric.increment(messagesOut))
             : Metric.increment(messagesOut)
-          return socket.send([fromKey(output.peer), ...Command.encode(output.command)]).pipe(
-            Effect.zipRight(counted),
-            Effect.catchAll((error) =>
-              Effect.zipRight(
-                Effect.zipRight(
-                  Metric.increment(sendFailures),
-                  Effect.logWarning(`could not send ${output.command._tag} on ${output.socket}: ${error.message}`)
-                ),
-                error.code === "EHOSTUNREACH"
-                  ? Effect.flatMap(Clock.currentTimeMillis, (now) => run(core.unreachable(output, now)))
-                  : Effect.void
-              )
-            )
+        ),
+        Effect.catchAll((error) =>
+          Effect.zipRight(
+            failed(output, error.message),
+            error.code === "EHOSTUNREACH"
+              ? Effect.flatMap(Clock.currentTimeMillis, (now) => run(core.unreachable(output, now)))
+              : Effect.void
           )
+        )
+      )
+
+    // A peer whose send got stuck is congested for a while: its messages fail at once instead of each waiting.
+    const congested = new Map<string, number>()
+    const congestion = Math.max(5 * sendTimeout, 1_000)
+
+    const startWriter = (writer: Writer) =>
+      Effect.gen(function*() {
+        writer.fiber = yield* Queue.take(writer.queue).pipe(
+          Effect.flatMap((output) =>
+            Effect.flatMap(Clock.currentTimeMillis, (now) => {
+              const until = congested.get(output.peer)
+              if (until !== undefined) {
+                if (now < until) return failed(output, "the peer is congested (EAGAIN)")
+                congested.delete(output.peer)
+              }
+              writer.current = output
+              writer.since = now
+              return Effect.ensuring(sendOne(writer, output), Effect.sync(() => {
+                writer.current = undefined
+              }))
+            })
+          ),
+          Effect.forever,
+          Effect.annotateLogs({ "emqp.socket": writer.name }),
+          Effect.forkIn(scope)
+        )
+      })
+
+    const unstick = (now: number) =>
+      Effect.forEach(Object.values(writers), (writer) => {
+        const output = writer.current
+        if (!output || now - writer.since < sendTimeout || !writer.fiber) return Effect.void
+        return Effect.gen(function*() {
+          yield* Fiber.interrupt(writer.fiber!)
+          writer.current = undefined
+          // Bounded: the map holds peers that got stuck within the last `congestion` millis.
+          for (const [peer, until] of congested) if (until <= now) congested.delete(peer)
+          congested.set(output.peer, now + congestion)
+          yield* failed(output, `the peer did not read for ${now - writer.since} ms (EAGAIN)`)
+          yield* startWriter(writer)
+        })
+      }, { discard: true })
+
+    const run = (outputs: Array<Output>): Effect.Effect<void> => {
+      let effects: Array<Effect.Effect<void>> | undefined
+      for (const output of outputs) {
+        if (output._tag === "Send") {
+          const writer = writers[output.socket]
+          if (writer && !writer.queue.unsafeOffer(output)) {
+            ;(effects ??= []).push(failed(output, `${outboundCapacity} messages are waiting to be sent`))
+          }
+        } else {
+          ;(effects ??= []).push(perform(output))
         }
+      }
+      return effects === undefined ? Effect.void : Effect.all(effects, { discard: true })
+    }
+
+    const perform = (output: Exclude<Output, Send>): Effect.Effect<void> => {
+      switch (output._tag) {
         case "Log":
           return output.level === "Debug"
             ? Effect.logDebug(output.message)
@@ -158,6 +236,20 @@ export const makeWith = (
         case "Shutdown":
           return Deferred.succeed(stopped, undefined)
       }
+    }
+
+    for (const [name, socket] of [["frontend", frontend], ["backend", backend], ["admin", admin]] as const) {
+      if (!socket) continue
+      const writer: Writer = {
+        name,
+        socket,
+        queue: yield* Queue.dropping<Send>(outboundCapacity),
+        fiber: undefined,
+        current: undefined,
+        since: 0
+      }
+      writers[name] = writer
+      yield* startWriter(writer)
     }
 
     const serve = (name: SocketName, socket: Socket.MessageSocket) =>
@@ -181,12 +273,20 @@ export const makeWith = (
     if (admin) yield* Effect.forkScoped(serve("admin", admin))
     yield* Effect.forkScoped(
       Effect.repeat(
-        Effect.flatMap(Clock.currentTimeMillis, (now) => run(core.tick(now))),
+        Effect.flatMap(Clock.currentTimeMillis, (now) => Effect.zipRight(run(core.tick(now)), unstick(now))),
         Schedule.spaced(options.tickInterval ?? Duration.millis(500))
       )
     )
-    // Closing the scope says goodbye to everyone before the sockets close.
-    yield* Effect.addFinalizer(() => run(core.shutdown()))
+    // Closing the scope says goodbye to everyone before the writers stop and the sockets close.
+    yield* Effect.addFinalizer(() =>
+      Effect.zipRight(
+        run(core.shutdown()),
+        Effect.repeat(Effect.sync(() => Object.values(writers).every((w) => w.current === undefined && w.queue.unsafeSize().pipe(Option.getOrElse(() => 0)) === 0)), {
+          until: (drained) => drained,
+          schedule: Schedule.spaced(Duration.millis(5))
+        }).pipe(Effect.interruptible, Effect.timeout(Duration.seconds(1)), Effect.ignore)
+      )
+    )
 
     return Broker.of({
       status: Effect.map(Clock.currentTimeMillis, (now) => core.status(now)),

@@ -4,8 +4,8 @@
  * module serves (`tcp://`, `ipc://`, `memory://`) with any mechanism (NULL, PLAIN, CURVE).
  *
  * A ROUTER receives `[routingId, ...frames]` and sends the same shape. Sending to a peer that is not connected
- * fails with code `EHOSTUNREACH`; sending to a peer that does not read for `sendTimeout` fails with `EAGAIN`,
- * so one stuck peer cannot stall a broker and no message is dropped without the caller knowing. A DEALER sends
+ * fails with code `EHOSTUNREACH`; sending to a peer whose queue is full waits (the broker bounds that wait), so
+ * no message is dropped without the caller knowing. A DEALER sends
  * and receives the frames as they are, with an explicit ASCII identity (a Python EventMQ router cannot decode
  * libzmq's binary automatic ids).
  *
@@ -67,8 +67,6 @@ export interface SocketOptions {
   readonly mechanism?: Mechanism | undefined
   /** Messages queued per peer (and for receiving). Default: 1000, libzmq's. */
   readonly highWaterMark?: number | undefined
-  /** ROUTER: how long a send may wait for a peer that does not read before it fails with `EAGAIN`. Default: 100 ms. */
-  readonly sendTimeout?: Duration.DurationInput | undefined
   /** Largest inbound message in bytes. Default: 16 MiB. */
   readonly maxMessageSize?: number | undefined
 }
@@ -142,16 +140,8 @@ export const router = (endpoint: string, options: SocketOptions = {}): Bind =>
       fromZmtp
     )
     yield* bindTo(socket, endpoint)
-    const sendTimeout = options.sendTimeout ?? Duration.millis(100)
     const result: MessageSocket = {
-      send: (message) =>
-        socket.send(message).pipe(
-          Effect.mapError(fromZmtp),
-          Effect.timeoutFail({
-            duration: sendTimeout,
-            onTimeout: () => new EmqpError({ reason: "Socket", code: "EAGAIN", detail: "the peer is not reading" })
-          })
-        ),
+      send: (message) => Effect.mapError(socket.send(message), fromZmtp),
       receive: Effect.mapError(socket.receive, fromZmtp)
     }
     return result

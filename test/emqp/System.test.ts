@@ -15,6 +15,7 @@ import * as Stream from "effect/Stream"
 import * as Broker from "../../src/emqp/Broker.js"
 import * as Client from "../../src/emqp/Client.js"
 import * as Command from "../../src/emqp/Command.js"
+import * as Headers from "../../src/emqp/Headers.js"
 import * as Socket from "../../src/emqp/Socket.js"
 import * as Worker from "../../src/emqp/Worker.js"
 
@@ -273,5 +274,28 @@ describe("eMQP system over ZMTP (memory endpoints)", () => {
       const status = yield* broker.status
       assert.deepStrictEqual(status.processed_messages_by_queue, { default: 1 })
       assert.strictEqual(Object.keys((yield* broker.workers).connected_workers as object).length, 1)
+    }))
+
+  live("a client that never reads its acks (as 0.3.13 clients do) does not stall the broker for others", () =>
+    Effect.gen(function*() {
+      const e = endpoints()
+      const small = { highWaterMark: 5 }
+      yield* Broker.makeWith(
+        { frontend: Socket.router(e.frontend, small), backend: Socket.router(e.backend) },
+        { sendTimeout: Duration.millis(100), tickInterval: Duration.millis(50) }
+      )
+      yield* Worker.makeWith(Socket.dealer(e.backend), adder, { concurrency: 4 })
+      const deaf = yield* Socket.dealer(e.frontend, small)("deaf-client")
+      for (let i = 0; i < 1500; i++) {
+        yield* deaf.send(Command.encode(Command.Request.make({
+          msgid: `deaf-${i}`,
+          queue: "default",
+          headers: Headers.empty,
+          payload: JSON.stringify({ a: i, b: 0 })
+        })))
+      }
+      const client = yield* Client.makeWith(Socket.dealer(e.frontend))
+      const sums = yield* Effect.forEach([1, 2, 3], (a) => client.request({ a, b: 1 }, { timeout: Duration.seconds(10) }))
+      assert.deepStrictEqual(sums, [2, 3, 4])
     }))
 })
