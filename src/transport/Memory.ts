@@ -91,7 +91,10 @@ const makeEnd = (side: Side): MemoryTransport => {
       side.state = "closing"
       side.outbound.end()
       // Graceful: the peer reads everything we sent and ends its side too, or we abort at the deadline.
-      return Effect.all([side.outbound.waitBelow(0), side.inbound.awaitEnd], { discard: true }).pipe(
+      // The wait is interruptible so that the deadline also fires when `close` runs in a finalizer.
+      return Effect.interruptible(
+        Effect.all([side.outbound.waitBelow(0), side.inbound.awaitEnd], { discard: true })
+      ).pipe(
         Effect.timeout(options?.timeout ?? defaultCloseTimeout),
         Effect.matchEffect({
           onFailure: () => abort("close timed out"),

@@ -3,6 +3,7 @@ import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Fiber from "effect/Fiber"
 import * as Stream from "effect/Stream"
+import * as TestClock from "effect/TestClock"
 import * as Memory from "../../src/transport/Memory.js"
 import * as Transport from "../../src/transport/Transport.js"
 
@@ -64,5 +65,21 @@ describe("Memory", () => {
       yield* Fiber.join(closing)
       assert.isTrue(Exit.isSuccess(yield* Effect.exit(a.closed)))
       assert.isTrue(Exit.isSuccess(yield* Effect.exit(b.closed)))
+    }))
+
+  it.effect("close in a finalizer still honours its deadline when the peer never reads", () =>
+    Effect.gen(function*() {
+      let peer: Memory.MemoryTransport | undefined
+      // Finalizers run uninterruptibly: the deadline must fire there too.
+      const closing = yield* Effect.fork(Effect.scoped(Effect.gen(function*() {
+        const [a, b] = yield* Memory.pair({ highWaterMark: 16 })
+        peer = b
+        yield* Effect.fork(a.write(new Uint8Array(64)))
+        yield* Effect.addFinalizer(() => a.close({ timeout: "1 second" }))
+      })))
+      yield* TestClock.adjust("1 second")
+      yield* Fiber.join(closing)
+      // The deadline passed: `a` aborted, so the peer sees a reset.
+      assert.strictEqual((yield* Effect.flip(peer!.read)).code, "ECONNRESET")
     }))
 })
