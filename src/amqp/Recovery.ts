@@ -226,6 +226,8 @@ export interface RecoveringConnection {
  */
 export class Recovering extends Context.Tag("effect-wire/amqp/Recovery/Recovering")<Recovering, RecoveringConnection>() {}
 
+const retireGrace = "1 second"
+
 interface Target {
   readonly label: string
   readonly options: Connection.Options
@@ -267,8 +269,13 @@ export const make = (options: Options = {}): Effect.Effect<RecoveringConnection,
     const schedule = options.schedule ?? defaultSchedule
     const retryPublishes = options.publishRecovery !== "fail"
     const state = yield* SubscriptionRef.make<ConnectionState>(ConnectionState.Connecting({ attempt: 1, host: hosts[0]!.label }))
+    let last: ConnectionState = yield* SubscriptionRef.get(state)
     const setState = (next: ConnectionState) =>
-      SubscriptionRef.update(state, (previous) => (Equal.equals(previous, next) ? previous : next))
+      Effect.suspend(() => {
+        if (Equal.equals(last, next)) return Effect.void
+        last = next
+        return SubscriptionRef.set(state, next)
+      })
     const link = new Link()
     const topology = new Topology()
     const slots = new Set<Slot>()
@@ -358,6 +365,16 @@ export const make = (options: Options = {}): Effect.Effect<RecoveringConnection,
         Effect.forkIn(generation.scope)
       )
 
+    // The scope of a lost connection is closed a moment later, off the recovery path: closing it while the
+    // connection's reader is still tearing itself down can wait forever.
+    const makeScope = yield* Effect.scope
+    const retire = (generation: Generation) =>
+      Effect.sleep(retireGrace).pipe(
+        Effect.ensuring(Scope.close(generation.scope, Exit.void)),
+        Effect.forkIn(makeScope),
+        Effect.asVoid
+      )
+
     const supervise = (first: Generation): Effect.Effect<void> =>
       Effect.gen(function*() {
         let generation = first
@@ -365,7 +382,7 @@ export const make = (options: Options = {}): Effect.Effect<RecoveringConnection,
           yield* watchBlocked(generation)
           const outcome = yield* Effect.either(generation.connection.closed)
           yield* lock.withPermits(1)(Effect.sync(() => link.set({ _tag: "Down" })))
-          yield* Scope.close(generation.scope, Exit.void)
+          yield* retire(generation)
           const error = outcome._tag === "Left" ? outcome.left : undefined
           if (closing || error === undefined || !isRecoverable(error)) {
             return yield* end(
