@@ -67,8 +67,8 @@ const client = <E>(
 ) =>
   Effect.flatMap(RpcSerialization.RpcSerialization, (serialization) => {
     const framing = codec.resolveFraming(serialization, options.framing)
-    return internalClient.make({
-      connect: Effect.map(open, (stream) => fromStream(stream, address) as Connection<E | MuxError>),
+    return internalClient.make<E | MuxError>({
+      connect: Effect.map(open, (stream): Connection<E | MuxError> => fromStream(stream, address)),
       codec: () => codec.make(serialization, framing),
       retrySchedule: options.retrySchedule ?? internalClient.defaultRetrySchedule,
       heartbeat: internalClient.resolveHeartbeat(options.heartbeat),

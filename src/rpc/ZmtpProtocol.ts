@@ -198,7 +198,7 @@ export class RpcZmtpServer extends Context.Tag("effect-wire/rpc/ZmtpProtocol/Rpc
 >() {}
 
 // Routing ids are at most 255 bytes: a Latin-1 string of them is a cheap, exact map key.
-const keyOf = (routingId: Uint8Array): string => String.fromCharCode.apply(null, routingId as unknown as Array<number>)
+const keyOf = (routingId: Uint8Array): string => String.fromCharCode(...routingId)
 
 /**
  * A server protocol on a ROUTER socket opened elsewhere (it must have `routerMandatory` set, so that a reply to a
