@@ -1,3 +1,4 @@
+#!/usr/bin/env node
 /**
  * `effect-wire emqp broker|worker`: an eMQP broker or worker as a process.
  *
