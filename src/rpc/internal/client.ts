@@ -76,7 +76,9 @@ export const make = <E>(
 
       const connection = (onConnected: () => void) =>
         Effect.scoped(Effect.gen(function*() {
-          const conn = yield* Effect.mapError(config.connect, (cause) => lost("Connect", cause))
+          const conn = yield* Effect.mapError(config.connect, (cause) => lost("Connect", cause)).pipe(
+            Effect.withSpan("rpc.connect", { attributes: { "server.address": config.address ?? "" } })
+          )
           const codec = config.codec()
           const { run: writing, writer } = yield* Writer.make(conn)
           const up = { _tag: "Up", codec, writer } as const
