@@ -7,6 +7,8 @@
  *
  * @since 0.1.0
  */
+import * as Config from "effect/Config"
+import type * as ConfigError from "effect/ConfigError"
 import * as Context from "effect/Context"
 import * as Deferred from "effect/Deferred"
 import * as Duration from "effect/Duration"
@@ -311,3 +313,22 @@ export const make = (options: ClientAddressOptions = {}): Effect.Effect<ClientSe
  */
 export const layer = (options: ClientAddressOptions = {}): Layer.Layer<Client, EmqpError> =>
   Layer.scoped(Client, make(options))
+
+/**
+ * The client's settings from configuration: `EMQ_BROKER_ADDR`, the reference client's variable (default
+ * `tcp://127.0.0.1:47291`).
+ *
+ * @since 0.1.0
+ * @category config
+ */
+export const config: Config.Config<ClientAddressOptions> = Config.all({
+  address: Config.withDefault(Config.string("EMQ_BROKER_ADDR"), "tcp://127.0.0.1:47291")
+})
+
+/**
+ * @since 0.1.0
+ * @category layers
+ */
+export const layerConfig = (
+  settings: Config.Config<ClientAddressOptions> = config
+): Layer.Layer<Client, EmqpError | ConfigError.ConfigError> => Layer.scoped(Client, Effect.flatMap(settings, make))
