@@ -16,7 +16,7 @@ import amqplib from "amqplib"
 import * as Effect from "effect/Effect"
 import * as Stream from "effect/Stream"
 import * as Connection from "../../src/amqp/Connection.js"
-import { bestOf, percentile, type Row, type Suite } from "../harness.js"
+import { percentile, type Row, type Suite } from "../harness.js"
 
 const url = process.env.AMQP_URL ?? "amqp://guest:guest@127.0.0.1:5672/"
 const N = 20_000
@@ -44,9 +44,10 @@ const ours = {
         concurrency: window,
         discard: true
       })
-      const { messageCount } = yield* channel.queueDeclare(queue, { passive: true })
+      // Like the peers: the time runs until the broker has them all (a passive declare can overtake the last
+      // publishes on their way to the queue).
+      while ((yield* channel.queueDeclare(queue, { passive: true })).messageCount < N) yield* Effect.sleep(2)
       const rate = N / seconds(start)
-      if (messageCount !== N) throw new Error(`ours: ${messageCount} of ${N} arrived`)
       yield* channel.queueDelete(queue)
       return rate
     }))),
@@ -258,31 +259,50 @@ const cloudamqpPeer = {
     })
 }
 
+const runs = 3
+const peers = { ours, amqplib: amqplibPeer, "amqp-client": cloudamqpPeer } as const
+type Client = typeof ours
+
+/**
+ * One warm-up run per client, then `runs` rounds in which every client runs once, in turn: a disturbance of the
+ * shared machine hits all three alike, and each keeps its best round.
+ */
+const interleaved = async <A>(
+  measure: (client: Client) => Promise<A>,
+  better: (a: A, b: A) => boolean
+): Promise<Record<keyof typeof peers, A>> => {
+  const names = Object.keys(peers) as Array<keyof typeof peers>
+  for (const name of names) await measure(peers[name] as unknown as Client)
+  const best: Partial<Record<keyof typeof peers, A>> = {}
+  for (let i = 0; i < runs; i++) {
+    for (const name of names) {
+      const value = await measure(peers[name] as unknown as Client)
+      const current = best[name]
+      if (current === undefined || better(value, current)) best[name] = value
+    }
+  }
+  return best as Record<keyof typeof peers, A>
+}
+
 const suite: Suite = {
   name: "amqp",
   run: async () => {
     const rows: Array<Row> = []
-    const rate = async (metric: string, f: (p: typeof ours) => Promise<number>) => {
-      const peers = { amqplib: amqplibPeer, "amqp-client": cloudamqpPeer } as const
+    const rate = async (metric: string, f: (p: Client) => Promise<number>) => {
+      const best = await interleaved(f, (a, b) => a > b)
       rows.push({
         metric,
         unit: "msg/s",
         better: "higher",
-        ours: await bestOf(3, () => f(ours)),
-        peers: {
-          amqplib: await bestOf(3, () => f(peers.amqplib as unknown as typeof ours)),
-          "amqp-client": await bestOf(3, () => f(peers["amqp-client"] as unknown as typeof ours))
-        }
+        ours: best.ours,
+        peers: { amqplib: best.amqplib, "amqp-client": best["amqp-client"] }
       })
     }
     await rate(`publish 16 B, no confirms, ${window} in flight`, (p) => p.publish(false))
     await rate(`publish 16 B, confirms, ${window} in flight`, (p) => p.publish(true))
     await rate("consume, prefetch 1000, manual ack", (p) => p.consume())
-    const latency = {
-      ours: await ours.latency(),
-      amqplib: await amqplibPeer.latency(),
-      "amqp-client": await cloudamqpPeer.latency()
-    }
+    // The round with the lowest p50 counts for each client.
+    const latency = await interleaved((p) => p.latency(), (a, b) => percentile(a, 50) < percentile(b, 50))
     for (const p of [50, 99]) {
       rows.push({
         metric: `confirmed publish latency p${p} (null route)`,
@@ -297,4 +317,3 @@ const suite: Suite = {
 }
 
 export default suite
-

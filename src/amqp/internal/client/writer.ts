@@ -18,6 +18,7 @@ import { type ClientError, ClientRefused } from "../../ClientError.js"
 import * as ClientMetrics from "../../ClientMetrics.js"
 import * as Frame from "../../Frame.js"
 import type { Activity } from "./heartbeat.js"
+import { connectionScheduler } from "./scheduler.js"
 
 /** Encoded bytes past which the slab is handed over. */
 const sliceBytes = 128 * 1024
@@ -201,7 +202,7 @@ export const make = (options: {
         Deferred.unsafeDone(signal, ok || failure === undefined ? Effect.void : Effect.fail(failure))
       }
     })
-    yield* Effect.forkScoped(loop)
+    yield* Effect.forkScoped(Effect.withScheduler(loop, connectionScheduler))
 
     return {
       offer,

@@ -1,0 +1,53 @@
+/**
+ * The scheduler of a connection's own fibers (reader, writer).
+ *
+ * Effect's default scheduler runs tasks in microtask batches and, after a long run of them, falls back to
+ * `setTimeout(0)` to let I/O in; Node clamps that timer to about 1 ms, which under load becomes a 1 ms stall in
+ * the middle of the frame pipeline. This one yields to the event loop with `setImmediate` instead: I/O still gets
+ * its turn, without the clamp.
+ */
+import * as Scheduler from "effect/Scheduler"
+
+class ConnectionScheduler implements Scheduler.Scheduler {
+  private tasks = new Scheduler.PriorityBuckets()
+  private running = false
+  private depth = 0
+
+  shouldYield(fiber: Parameters<Scheduler.Scheduler["shouldYield"]>[0]): number | false {
+    return Scheduler.defaultShouldYield(fiber)
+  }
+
+  scheduleTask(task: Scheduler.Task, priority: number): void {
+    this.tasks.scheduleTask(task, priority)
+    if (!this.running) {
+      this.running = true
+      this.schedule()
+    }
+  }
+
+  private schedule(): void {
+    if (this.depth >= 2048) {
+      this.depth = 0
+      setImmediate(this.drain)
+    } else {
+      this.depth++
+      queueMicrotask(this.drain)
+    }
+  }
+
+  private readonly drain = (): void => {
+    const buckets = this.tasks.buckets
+    this.tasks.buckets = []
+    for (const [, tasks] of buckets) {
+      for (let i = 0; i < tasks.length; i++) tasks[i]!()
+    }
+    if (this.tasks.buckets.length === 0) {
+      this.running = false
+      this.depth = 0
+    } else {
+      this.schedule()
+    }
+  }
+}
+
+export const connectionScheduler: Scheduler.Scheduler = new ConnectionScheduler()
