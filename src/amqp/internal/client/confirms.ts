@@ -29,46 +29,89 @@ export interface Entry {
 type Pending<E extends Entry> = E & { returned: Returned | undefined }
 
 export class ConfirmTracker<E extends Entry = Entry> {
+  /**
+   * Outstanding publishes in tag order: tags are consecutive from 1, so the entry of tag `t` sits at
+   * `head + (t - base)`; a settled entry leaves a hole until the head passes it. Tags are kept as numbers (exact
+   * far beyond any channel's lifetime): no bigint hashing per publish.
+   */
+  private entries: Array<Pending<E> | undefined> = []
+  private head = 0
+  /** The tag of `entries[head]`. */
+  private base = 1
   /** The tag the next publish gets: 1 after `confirm.select`, counting every publish on the channel. */
-  private next = 1n
-  /** Insertion order is tag order, so `multiple` settles a prefix. */
-  private readonly pending = new Map<bigint, Pending<E>>()
+  private next = 1
+  private live = 0
 
   get size(): number {
-    return this.pending.size
+    return this.live
   }
 
   get nextTag(): bigint {
-    return this.next
+    return BigInt(this.next)
   }
 
-  /** Records a publish at the moment its frames are queued for the wire, in wire order. */
-  register(entry: E): bigint {
-    const tag = this.next++
+  /** Records a publish at the moment its frames are queued for the wire, in wire order; returns its tag. */
+  register(entry: E): number {
     // The entry is the caller's fresh object: mark it in place rather than copy it on every publish.
     const pending = entry as Pending<E>
     pending.returned = undefined
-    this.pending.set(tag, pending)
-    return tag
+    this.entries.push(pending)
+    this.live++
+    return this.next++
   }
 
   /** Settles `tag`, or every outstanding tag up to it with `multiple`. Returns how many were settled. */
-  settle(tag: bigint, multiple: boolean, ack: boolean): number {
+  settle(deliveryTag: bigint, multiple: boolean, ack: boolean): number {
+    const tag = Number(deliveryTag)
+    const entries = this.entries
     if (!multiple) {
-      const entry = this.pending.get(tag)
+      if (tag < this.base || tag >= this.next) return 0
+      const index = this.head + (tag - this.base)
+      const entry = entries[index]
       if (entry === undefined) return 0
-      this.pending.delete(tag)
-      entry.settle(outcome(tag, entry, ack))
+      entries[index] = undefined
+      this.live--
+      this.advance()
+      entry.settle(outcome(deliveryTag, entry, ack))
       return 1
     }
-    let count = 0
-    for (const [key, entry] of this.pending) {
-      if (key > tag) break
-      this.pending.delete(key)
-      entry.settle(outcome(key, entry, ack))
-      count++
+    // Collected first: a settle callback may publish again (and so register) on this channel.
+    const settled: Array<Pending<E>> = []
+    const tags: Array<number> = []
+    while (this.head < entries.length && this.base <= tag) {
+      const entry = entries[this.head]
+      entries[this.head] = undefined
+      if (entry !== undefined) {
+        settled.push(entry)
+        tags.push(this.base)
+      }
+      this.head++
+      this.base++
     }
-    return count
+    this.live -= settled.length
+    this.compact()
+    for (let i = 0; i < settled.length; i++) settled[i]!.settle(outcome(BigInt(tags[i]!), settled[i]!, ack))
+    return settled.length
+  }
+
+  /** Moves the head past settled entries. */
+  private advance(): void {
+    const entries = this.entries
+    while (this.head < entries.length && entries[this.head] === undefined) {
+      this.head++
+      this.base++
+    }
+    this.compact()
+  }
+
+  private compact(): void {
+    if (this.head === this.entries.length) {
+      this.entries = []
+      this.head = 0
+    } else if (this.head >= 1024 && this.head * 2 >= this.entries.length) {
+      this.entries = this.entries.slice(this.head)
+      this.head = 0
+    }
   }
 
   /**
@@ -77,10 +120,12 @@ export class ConfirmTracker<E extends Entry = Entry> {
    * and sends their ack after the return. Returns `false` when nothing matches.
    */
   returned(returned: Returned): boolean {
-    for (const entry of this.pending.values()) {
+    const entries = this.entries
+    for (let i = this.head; i < entries.length; i++) {
+      const entry = entries[i]
       if (
-        entry.mandatory && entry.returned === undefined && entry.exchange === returned.exchange &&
-        entry.routingKey === returned.routingKey
+        entry !== undefined && entry.mandatory && entry.returned === undefined &&
+        entry.exchange === returned.exchange && entry.routingKey === returned.routingKey
       ) {
         entry.returned = returned
         return true
@@ -91,9 +136,17 @@ export class ConfirmTracker<E extends Entry = Entry> {
 
   /** Hands every outstanding publish to `f` (the channel died) and forgets them. */
   drain(f: (tag: bigint, entry: E) => void): void {
-    const entries = Array.from(this.pending)
-    this.pending.clear()
-    for (const [tag, entry] of entries) f(tag, entry)
+    const entries = this.entries
+    const head = this.head
+    const base = this.base
+    this.entries = []
+    this.head = 0
+    this.base = this.next
+    this.live = 0
+    for (let i = head; i < entries.length; i++) {
+      const entry = entries[i]
+      if (entry !== undefined) f(BigInt(base + (i - head)), entry)
+    }
   }
 }
 

@@ -31,10 +31,11 @@ import type { BasicProperties } from "../../Properties.js"
 import type { ReturnedMessage } from "../../Publisher.js"
 import type { FieldTable } from "../../Table.js"
 import { ChannelIds } from "./channelIds.js"
+import { Completion } from "./completion.js"
 import { ConfirmTracker, type Entry, type Outcome } from "./confirms.js"
 import type { Gate } from "./gate.js"
 import type { Activity } from "./heartbeat.js"
-import type { Writer } from "./writer.js"
+import type { Job, Writer } from "./writer.js"
 
 type M<T extends Methods.Tag> = Methods.ByTag<T>
 
@@ -66,7 +67,7 @@ interface Content {
 }
 
 export interface ConfirmEntry extends Entry {
-  readonly deferred: Deferred.Deferred<void, ClientError>
+  readonly done: Completion
 }
 
 export class ChannelState {
@@ -103,6 +104,22 @@ export interface EngineConfig {
 }
 
 const utf8 = new TextDecoder()
+
+/**
+ * Per-message counts, added to the metrics once per read: a tagged counter update looks its series up in the
+ * registry every time, too much to pay for each message.
+ */
+const counts = { confirmed: 0, refused: 0, delivered: 0 }
+
+const flushCounts = (frames: number): void => {
+  ClientMetrics.framesIn.unsafeUpdate(frames, [])
+  if (counts.delivered > 0) ClientMetrics.delivered.unsafeUpdate(counts.delivered, [])
+  if (counts.confirmed > 0) ClientMetrics.confirmed.unsafeUpdate(counts.confirmed, [])
+  if (counts.refused > 0) ClientMetrics.refused.unsafeUpdate(counts.refused, [])
+  counts.delivered = 0
+  counts.confirmed = 0
+  counts.refused = 0
+}
 
 export class Engine {
   state: "open" | "closing" | "closed" = "open"
@@ -218,24 +235,16 @@ export class Engine {
       if (refused !== undefined) return Effect.fail(refused)
       const confirms = ch.confirms
       if (confirms === undefined) return this.writer.send({ channel: ch.id, publish })
-      const deferred = Deferred.unsafeMake<void, ClientError>(FiberId.none)
+      const done = new Completion()
       const entry: ConfirmEntry = {
         mandatory: publish.mandatory === true,
         exchange: publish.exchange ?? "",
         routingKey: publish.routingKey ?? "",
-        deferred,
-        settle: (outcome) => Deferred.unsafeDone(deferred, settleExit(ch.id, outcome))
+        done,
+        settle: (outcome) => done.done(settleExit(ch.id, outcome))
       }
-      return Effect.zipRight(
-        this.writer.offer({
-          channel: ch.id,
-          publish,
-          done: deferred,
-          awaitConfirm: true,
-          onWrite: () => confirms.register(entry)
-        }),
-        Deferred.await(deferred)
-      )
+      const job: Job = { channel: ch.id, publish, done, awaitConfirm: true, onWrite: () => confirms.register(entry) }
+      return this.writer.tryOffer(job) ? done.await : Effect.zipRight(this.writer.offer(job), done.await)
     })
     return this.gate.isOpen ? go : Effect.zipRight(this.gate.pass, go)
   }
@@ -250,24 +259,24 @@ export class Engine {
       if (refused !== undefined) return Effect.fail(refused)
       if (publishes.length === 0) return Effect.void
       const confirms = ch.confirms
-      const deferred = Deferred.unsafeMake<void, ClientError>(FiberId.none)
+      const done = new Completion()
       const last = publishes.length - 1
       if (confirms === undefined) {
         // Jobs are written in order, so the last one written means all were; every job shares the deferred so a
         // refused one fails the batch (only the last completes it on success).
         return Effect.zipRight(
           Effect.forEach(publishes, (publish, i) =>
-            this.writer.offer({ channel: ch.id, publish, done: deferred, awaitConfirm: i !== last }), {
+            this.writer.offer({ channel: ch.id, publish, done, awaitConfirm: i !== last }), {
             discard: true
           }),
-          Deferred.await(deferred)
+          done.await
         )
       }
       let remaining = publishes.length
       const settle = (outcome: Outcome) => {
         const exit = settleExit(ch.id, outcome)
-        if (exit._tag === "Failure") Deferred.unsafeDone(deferred, exit)
-        else if (--remaining === 0) Deferred.unsafeDone(deferred, Exit.void)
+        if (exit._tag === "Failure") done.done(exit)
+        else if (--remaining === 0) done.succeed()
       }
       return Effect.zipRight(
         Effect.forEach(publishes, (publish) => {
@@ -275,18 +284,18 @@ export class Engine {
             mandatory: publish.mandatory === true,
             exchange: publish.exchange ?? "",
             routingKey: publish.routingKey ?? "",
-            deferred,
+            done,
             settle
           }
           return this.writer.offer({
             channel: ch.id,
             publish,
-            done: deferred,
+            done,
             awaitConfirm: true,
             onWrite: () => confirms.register(entry)
           })
         }, { discard: true }),
-        Deferred.await(deferred)
+        done.await
       )
     })
     return this.gate.isOpen ? go : Effect.zipRight(this.gate.pass, go)
@@ -352,7 +361,7 @@ export class Engine {
     ch.status = "closed"
     ch.content = undefined
     for (const p of ch.rpc.splice(0)) Deferred.unsafeDone(p.deferred, Effect.fail(e))
-    ch.confirms?.drain((_, entry) => Deferred.unsafeDone(entry.deferred, Effect.fail(e)))
+    ch.confirms?.drain((_, entry) => entry.done.fail(e))
     for (const consumer of ch.consumers.values()) consumer.mailbox.unsafeDone(Exit.fail(e))
     ch.consumers.clear()
     for (const subscriber of ch.returnSubscribers) subscriber.unsafeDone(Exit.fail(e))
@@ -392,13 +401,14 @@ export class Engine {
         for (const chunk of read) {
           const error = self.parser.feed(chunk, onFrame)
           if (error !== undefined) {
+            flushCounts(frames)
             for (const action of actions.splice(0)) yield* action
             const code = error.reason === "FrameTooLarge" || error.reason === "BadFrameEnd" ? 501 : 505
             yield* self.fatal(code, error.message)
             return
           }
         }
-        ClientMetrics.framesIn.unsafeUpdate(frames, [])
+        flushCounts(frames)
         frames = 0
         for (const action of actions.splice(0)) yield* action
       }
@@ -545,7 +555,7 @@ export class Engine {
     const properties = content.properties!
     switch (method._tag) {
       case "BasicDeliver": {
-        ClientMetrics.delivered.unsafeUpdate(1, [])
+        counts.delivered++
         const consumer = ch.consumers.get(method.consumerTag)
         if (consumer === undefined) return undefined
         if (consumer.cancelling) {
@@ -588,7 +598,7 @@ export class Engine {
         return undefined
       }
       case "BasicGetOk":
-        ClientMetrics.delivered.unsafeUpdate(1, [])
+        counts.delivered++
         return this.resolve(ch, { method, properties, body })
     }
   }
@@ -720,13 +730,15 @@ export class Engine {
 }
 
 const settleExit = (channel: number, outcome: Outcome): Exit.Exit<void, ClientError> => {
-  ClientMetrics[outcome._tag === "Acked" ? "confirmed" : "refused"].unsafeUpdate(1, [])
   switch (outcome._tag) {
     case "Acked":
+      counts.confirmed++
       return Exit.void
     case "Nacked":
+      counts.refused++
       return Exit.fail(new PublishNacked({ channel, deliveryTag: outcome.deliveryTag }))
     case "Returned":
+      counts.refused++
       return Exit.fail(
         new PublishReturned({
           channel,

@@ -9,14 +9,13 @@
  * frame_max) fail only their job, before any of its bytes are written.
  */
 import * as Clock from "effect/Clock"
-import * as Deferred from "effect/Deferred"
 import * as Effect from "effect/Effect"
-import * as FiberId from "effect/FiberId"
 import type * as Scope from "effect/Scope"
 import type { Transport } from "../../../transport/Transport.js"
 import { type ClientError, ClientRefused } from "../../ClientError.js"
 import * as ClientMetrics from "../../ClientMetrics.js"
 import * as Frame from "../../Frame.js"
+import { Completion } from "./completion.js"
 import type { Activity } from "./heartbeat.js"
 import { connectionScheduler } from "./scheduler.js"
 
@@ -30,7 +29,7 @@ export interface Job {
   readonly frame?: Frame.Frame | undefined
   readonly publish?: Frame.Publish | undefined
   /** Completed once the bytes are handed to the transport; `undefined` for fire-and-forget frames. */
-  readonly done?: Deferred.Deferred<void, ClientError> | undefined
+  readonly done?: Completion | undefined
   /** Leave `done` open after the write: a publisher confirm settles it. It still fails if the job does. */
   readonly awaitConfirm?: boolean | undefined
   /** Runs in wire order once the job is encoded (assigns confirm delivery tags). */
@@ -42,6 +41,8 @@ export interface Job {
 }
 
 export interface Writer {
+  /** Queues a job if there is room, at once; `false` when the queue is full or the writer has failed. */
+  readonly tryOffer: (job: Job) => boolean
   /** Queues a job (waits only while the queue is full). */
   readonly offer: (job: Job) => Effect.Effect<void, ClientError>
   /** Queues a job and waits until it is written (or, with `awaitConfirm`, confirmed). */
@@ -66,10 +67,10 @@ export const make = (options: {
   Effect.gen(function*() {
     // A plain bounded buffer rather than a Queue: offering is a push and, at most, one wake-up.
     let buffer: Array<Job> = []
-    let wake: Deferred.Deferred<void> | undefined = undefined
-    let space: Deferred.Deferred<void> | undefined = undefined
+    let wake: Completion | undefined = undefined
+    let space: Completion | undefined = undefined
     /** Completed when the batch being collected is written: shared by jobs without their own `done`. */
-    let batchWritten = Deferred.unsafeMake<void, ClientError>(FiberId.none)
+    let batchWritten = new Completion()
     const encoder = new Frame.Encoder({ frameMax: options.frameMax })
     let failure: ClientError | undefined = undefined
 
@@ -79,7 +80,7 @@ export const make = (options: {
       if (wake !== undefined) {
         const w = wake
         wake = undefined
-        Deferred.unsafeDone(w, Effect.void)
+        w.succeed()
       }
       return true
     }
@@ -88,44 +89,42 @@ export const make = (options: {
       Effect.suspend(() => {
         if (failure !== undefined) return Effect.fail(failure)
         if (push(job)) return Effect.void
-        space ??= Deferred.unsafeMake<void>(FiberId.none)
-        return Effect.zipRight(Deferred.await(space), offer(job))
+        space ??= new Completion()
+        return Effect.zipRight(Effect.ignore(space.await), offer(job))
       })
 
     const send = (job: Omit<Job, "done">): Effect.Effect<void, ClientError> =>
       Effect.suspend(() => {
         if (failure !== undefined) return Effect.fail(failure)
-        if (job.awaitConfirm === true) {
-          const done = Deferred.unsafeMake<void, ClientError>(FiberId.none)
-          return Effect.zipRight(offer({ ...job, done }), Deferred.await(done))
+        if (job.awaitConfirm !== true) {
+          const shared: Job = { ...job }
+          if (push(shared)) {
+            return Effect.flatMap(batchWritten.await, () =>
+              shared.error === undefined ? Effect.void : Effect.fail(shared.error))
+          }
         }
-        const shared: Job = { ...job }
-        if (push(shared)) {
-          return Effect.flatMap(Deferred.await(batchWritten), () =>
-            shared.error === undefined ? Effect.void : Effect.fail(shared.error))
-        }
-        return Effect.flatMap(Deferred.make<void, ClientError>(), (done) =>
-          Effect.zipRight(offer({ ...job, done }), Deferred.await(done)))
+        const done = new Completion()
+        return Effect.zipRight(offer({ ...job, done }), done.await)
       })
 
     const take: Effect.Effect<Array<Job>> = Effect.suspend(() => {
       if (buffer.length === 0) {
-        wake ??= Deferred.unsafeMake<void>(FiberId.none)
-        return Effect.zipRight(Deferred.await(wake), take)
+        wake ??= new Completion()
+        return Effect.zipRight(Effect.ignore(wake.await), take)
       }
       const jobs = buffer
       buffer = []
       if (space !== undefined) {
         const s = space
         space = undefined
-        Deferred.unsafeDone(s, Effect.void)
+        s.succeed()
       }
       return Effect.succeed(jobs)
     })
 
     const failJob = (job: Job, error: ClientError) => {
       job.error = error
-      if (job.done !== undefined) Deferred.unsafeDone(job.done, Effect.fail(error))
+      job.done?.fail(error)
     }
 
     /** Writes what is encoded; `false` when the transport failed (the connection is then lost). */
@@ -150,7 +149,7 @@ export const make = (options: {
         }
         options.activity.lastWrite = yield* Clock.currentTimeMillis
         for (const job of written) {
-          if (job.done !== undefined && job.awaitConfirm !== true) Deferred.unsafeDone(job.done, Effect.void)
+          if (job.done !== undefined && job.awaitConfirm !== true) job.done.succeed()
         }
         written.length = 0
         return true
@@ -163,7 +162,7 @@ export const make = (options: {
         const jobs = yield* take
         // Everything buffered is in this batch: the shared signal covers exactly these jobs.
         const signal = batchWritten
-        batchWritten = Deferred.unsafeMake<void, ClientError>(FiberId.none)
+        batchWritten = new Completion()
         let buffered = 0
         let published = 0
         let ok = true
@@ -199,12 +198,14 @@ export const make = (options: {
         }
         ok = (yield* flush(chunks, encoded)) && ok
         if (published > 0) ClientMetrics.published.unsafeUpdate(published, [])
-        Deferred.unsafeDone(signal, ok || failure === undefined ? Effect.void : Effect.fail(failure))
+        if (ok || failure === undefined) signal.succeed()
+        else signal.fail(failure)
       }
     })
     yield* Effect.forkScoped(Effect.withScheduler(loop, connectionScheduler))
 
     return {
+      tryOffer: (job) => failure === undefined && push(job),
       offer,
       send,
       pending: Effect.sync(() => buffer.length),
@@ -214,8 +215,8 @@ export const make = (options: {
           const rest = buffer
           buffer = []
           for (const job of rest) failJob(job, failure)
-          Deferred.unsafeDone(batchWritten, Effect.fail(failure))
-          if (space !== undefined) Deferred.unsafeDone(space, Effect.void)
+          batchWritten.fail(failure)
+          space?.succeed()
         }),
       encoder
     } satisfies Writer
