@@ -151,6 +151,13 @@ export interface Socket {
 const encoder = new TextEncoder()
 
 /**
+ * Runs a release step for at most `limit`: past it, the step goes on in the background and we move on. Release
+ * steps are uninterruptible, so a plain timeout would wait for them anyway.
+ */
+const bounded = (effect: Effect.Effect<void>, limit: Duration.Duration): Effect.Effect<void> =>
+  Effect.interruptible(Effect.disconnect(effect)).pipe(Effect.timeout(limit), Effect.ignore)
+
+/**
  * A frame from text (UTF-8) or bytes.
  *
  * @since 0.1.0
@@ -217,8 +224,10 @@ export const make = (options: Options): Effect.Effect<Socket, ZmtpError, Scope.S
     const newPeer = (endpoint: string, persistent: boolean) =>
       new Peer(peerIds++, endpoint, new Pipe(sendHwm, () => signal.notify()), persistent)
 
-    const scope = yield* Effect.scope
     const fibers = yield* FiberSet.make()
+    // Listeners close after the linger finalizer below (scopes close in reverse order).
+    const listenerScope = yield* Scope.make()
+    yield* Effect.addFinalizer(() => bounded(Scope.close(listenerScope, Exit.void), Duration.seconds(1)))
     const runFork = yield* FiberSet.runtime(fibers)()
 
     /** Handshake, attach, run until the connection ends, detach. Fails with why it ended. */
@@ -274,23 +283,26 @@ export const make = (options: Options): Effect.Effect<Socket, ZmtpError, Scope.S
         // The peer closed: finish gracefully so our last writes still reach it. Anything else: abort.
         if (error.reason === "Closed") yield* transport.close({ timeout: Duration.seconds(1) })
         return yield* error
-      }).pipe(Effect.ensuring(transport.abort()))
+      }).pipe(
+        // Bounded: a transport whose abort never settles must not hold the socket's close.
+        Effect.ensuring(bounded(transport.abort(), Duration.seconds(1)))
+      )
 
-    const accept = (endpoint: string) => (transport: Transport) => {
-      if (closing) {
-        runFork(transport.abort())
-        return
-      }
-      runFork(Effect.ignore(serve(transport, newPeer(endpoint, false), endpoint, () => {})))
-    }
+    /** Serves one accepted connection to its end. */
+    const serveAccepted = (endpoint: string) => (transport: Transport): Effect.Effect<void> =>
+      closing ? transport.abort() : Effect.ignore(serve(transport, newPeer(endpoint, false), endpoint, () => {}))
 
     const bind = (endpoint: string): Effect.Effect<string, ZmtpError> =>
       Effect.gen(function*() {
         const parsed = yield* Endpoint.parse(endpoint)
-        const bound = yield* Scope.extend(Endpoint.listen(parsed, accept), scope)
+        const bound = yield* Scope.extend(Endpoint.listen(parsed, serveAccepted, (effect) => runFork(effect)), listenerScope)
         yield* emit({ _tag: "Listening", endpoint: bound })
         return bound
       })
+
+    /** Closes a connection's scope, giving up after a second: a transport that never settles cannot hold us. */
+    const closeBounded = (connectionScope: Scope.CloseableScope) =>
+      bounded(Scope.close(connectionScope, Exit.void), Duration.seconds(1))
 
     const reconnect = options.reconnect ?? defaultReconnect
     const connect = (endpoint: string): Effect.Effect<void, ZmtpError> =>
@@ -303,14 +315,18 @@ export const make = (options: Options): Effect.Effect<Socket, ZmtpError, Scope.S
           const driver = yield* Schedule.driver(reconnect)
           while (!closing) {
             let connected = false
-            const exit = yield* Effect.exit(Effect.scoped(
+            const connectionScope = yield* Scope.make()
+            const exit = yield* Effect.exit(
               Effect.flatMap(
-                Effect.tapError(Endpoint.open(parsed), (error) => emit({ _tag: "ConnectFailed", endpoint: name, error })),
+                Effect.tapError(
+                  Scope.extend(Endpoint.open(parsed), connectionScope),
+                  (error) => emit({ _tag: "ConnectFailed", endpoint: name, error })
+                ),
                 (transport) => serve(transport, peer, name, () => {
                   connected = true
                 })
               )
-            ))
+            ).pipe(Effect.ensuring(closeBounded(connectionScope)))
             if (closing) return
             if (connected) yield* driver.reset
             const error = Exit.isFailure(exit)
@@ -324,7 +340,9 @@ export const make = (options: Options): Effect.Effect<Socket, ZmtpError, Scope.S
       })
 
     const attach = (transport: Transport, endpoint = "attached") =>
-      Effect.sync(() => accept(endpoint)(transport))
+      Effect.sync(() => {
+        runFork(serveAccepted(endpoint)(transport))
+      })
 
     const toTopic = (topic: Uint8Array | string) => frame(topic)
 
@@ -347,7 +365,9 @@ export const make = (options: Options): Effect.Effect<Socket, ZmtpError, Scope.S
           (peer) => {
             const transport = peer.connection?.transport
             if (transport === undefined) return Effect.void
-            return Duration.toMillis(linger) > 0 ? transport.close({ timeout: linger }) : transport.abort()
+            // Bounded whatever the transport does: the close, then at most a short grace for its abort.
+            const close = Duration.toMillis(linger) > 0 ? transport.close({ timeout: linger }) : transport.abort()
+            return bounded(close, Duration.sum(linger, Duration.millis(250)))
           },
           { concurrency: "unbounded", discard: true }
         )

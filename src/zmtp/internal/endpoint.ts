@@ -1,7 +1,12 @@
+import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
-import * as Scope from "effect/Scope"
+import type * as Scope from "effect/Scope"
 import * as Memory from "../../transport/Memory.js"
+import * as Server from "../../transport/Server.js"
+import * as Tcp from "../../transport/Tcp.js"
 import type { Transport } from "../../transport/Transport.js"
+import type { TransportError } from "../../transport/TransportError.js"
+import * as Unix from "../../transport/Unix.js"
 import { ZmtpError } from "../ZmtpError.js"
 
 export type Endpoint =
@@ -81,27 +86,59 @@ export const connectMemory = (name: string): Effect.Effect<Transport, ZmtpError,
     (client) => client.abort()
   )
 
+const transportError = (endpoint: string) => (error: TransportError) =>
+  new ZmtpError({ reason: "Transport", endpoint, code: error.code, detail: error.message, cause: error })
+
 /** Opens a connection to an endpoint, closed with the scope. */
 export const open = (endpoint: Endpoint): Effect.Effect<Transport, ZmtpError, Scope.Scope> => {
   switch (endpoint._tag) {
     case "Memory":
       return connectMemory(endpoint.name)
-    default:
-      return Effect.fail(invalid(format(endpoint), "this transport is not available"))
+    case "Tcp":
+      return Effect.mapError(
+        Tcp.connect({ host: endpoint.host, port: endpoint.port, noDelay: true }),
+        transportError(format(endpoint))
+      )
+    case "Ipc":
+      return Effect.mapError(Unix.connect({ path: endpoint.path }), transportError(format(endpoint)))
   }
 }
 
-/** Listens on an endpoint until the scope closes; returns the endpoint actually bound (port 0 resolved). */
+/**
+ * Listens on an endpoint until the scope closes; returns the endpoint actually bound (port 0 resolved).
+ * `serve` runs one accepted connection to its end; `fork` runs it in the socket's fibers (memory endpoints).
+ */
 export const listen = (
   endpoint: Endpoint,
-  accept: (endpoint: string) => (transport: Transport) => void
+  serve: (endpoint: string) => (transport: Transport) => Effect.Effect<void>,
+  fork: (effect: Effect.Effect<void>) => void
 ): Effect.Effect<string, ZmtpError, Scope.Scope> => {
   switch (endpoint._tag) {
     case "Memory": {
       const name = format(endpoint)
-      return Effect.as(bindMemory(endpoint.name, accept(name)), name)
+      return Effect.as(bindMemory(endpoint.name, (transport) => fork(serve(name)(transport))), name)
     }
-    default:
-      return Effect.fail(invalid(format(endpoint), "this transport is not available"))
+    case "Tcp":
+    case "Ipc": {
+      const requested = format(endpoint)
+      let bound = requested
+      return Server.make({
+        listen: endpoint._tag === "Tcp"
+          ? Server.tcp({ host: endpoint.host, port: endpoint.port, noDelay: true })
+          : Server.unix(endpoint.path),
+        handler: (transport) => serve(bound)(transport),
+        // Connections are closed by the socket's linger first; what is left goes at once.
+        shutdownTimeout: Duration.millis(100)
+      }).pipe(
+        Effect.map((server) => {
+          const address = server.address
+          bound = address._tag === "TcpAddress"
+            ? format({ _tag: "Tcp", host: address.host, port: address.port })
+            : requested
+          return bound
+        }),
+        Effect.mapError(transportError(requested))
+      )
+    }
   }
 }
