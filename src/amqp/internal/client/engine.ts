@@ -181,9 +181,9 @@ export class Engine {
   post(ch: ChannelState, method: Methods.Method): Effect.Effect<void, ClientError> {
     return Effect.suspend(() => {
       const refused = this.usable(ch)
-      return refused !== undefined
-        ? Effect.fail(refused)
-        : this.writer.offer({ channel: ch.id, frame: Frame.method(ch.id, method) })
+      if (refused !== undefined) return Effect.fail(refused)
+      const job: Job = { channel: ch.id, frame: Frame.method(ch.id, method) }
+      return this.writer.tryOffer(job) ? Effect.void : this.writer.offer(job)
     })
   }
 
@@ -234,7 +234,7 @@ export class Engine {
       const refused = this.usable(ch)
       if (refused !== undefined) return Effect.fail(refused)
       const confirms = ch.confirms
-      if (confirms === undefined) return this.writer.send({ channel: ch.id, publish })
+      if (confirms === undefined) return this.writer.submit({ channel: ch.id, publish })
       const done = new Completion()
       const entry: ConfirmEntry = {
         mandatory: publish.mandatory === true,

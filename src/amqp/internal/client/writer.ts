@@ -45,6 +45,11 @@ export interface Writer {
   readonly tryOffer: (job: Job) => boolean
   /** Queues a job (waits only while the queue is full). */
   readonly offer: (job: Job) => Effect.Effect<void, ClientError>
+  /**
+   * Queues a job at once (call it inside `Effect.suspend`; the job must be the caller's own object) and returns
+   * the wait until it is written (or, with `awaitConfirm`, confirmed).
+   */
+  readonly submit: (job: Job) => Effect.Effect<void, ClientError>
   /** Queues a job and waits until it is written (or, with `awaitConfirm`, confirmed). */
   readonly send: (job: Omit<Job, "done">) => Effect.Effect<void, ClientError>
   /** Jobs waiting to be written. */
@@ -93,19 +98,17 @@ export const make = (options: {
         return Effect.zipRight(Effect.ignore(space.await), offer(job))
       })
 
-    const send = (job: Omit<Job, "done">): Effect.Effect<void, ClientError> =>
-      Effect.suspend(() => {
-        if (failure !== undefined) return Effect.fail(failure)
-        if (job.awaitConfirm !== true) {
-          const shared: Job = { ...job }
-          if (push(shared)) {
-            return Effect.flatMap(batchWritten.await, () =>
-              shared.error === undefined ? Effect.void : Effect.fail(shared.error))
-          }
-        }
-        const done = new Completion()
-        return Effect.zipRight(offer({ ...job, done }), done.await)
-      })
+    const submit = (job: Job): Effect.Effect<void, ClientError> => {
+      if (failure !== undefined) return Effect.fail(failure)
+      // Without a confirm to wait for, the job shares its batch's signal; a refusal is marked on the job itself.
+      if (job.awaitConfirm !== true && job.done === undefined && push(job)) {
+        return Effect.flatMap(batchWritten.await, () => job.error === undefined ? Effect.void : Effect.fail(job.error))
+      }
+      const done = new Completion()
+      return Effect.zipRight(offer({ ...job, done }), done.await)
+    }
+
+    const send = (job: Omit<Job, "done">): Effect.Effect<void, ClientError> => Effect.suspend(() => submit({ ...job }))
 
     const take: Effect.Effect<Array<Job>> = Effect.suspend(() => {
       if (buffer.length === 0) {
@@ -207,6 +210,7 @@ export const make = (options: {
     return {
       tryOffer: (job) => failure === undefined && push(job),
       offer,
+      submit,
       send,
       pending: Effect.sync(() => buffer.length),
       fail: (error) =>
