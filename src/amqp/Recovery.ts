@@ -45,6 +45,8 @@
  */
 import * as Cause from "effect/Cause"
 import * as Chunk from "effect/Chunk"
+import * as Config from "effect/Config"
+import type * as ConfigError from "effect/ConfigError"
 import * as Context from "effect/Context"
 import * as Data from "effect/Data"
 import * as Deferred from "effect/Deferred"
@@ -225,6 +227,21 @@ export interface RecoveringConnection {
  * @category tags
  */
 export class Recovering extends Context.Tag("effect-wire/amqp/Recovery/Recovering")<Recovering, RecoveringConnection>() {}
+
+/**
+ * A layer configured from `Config`: `AMQP_URL` (redacted; default `amqp://localhost`), optional
+ * `AMQP_CONNECTION_NAME` and `AMQP_HOSTS` (comma-separated `host[:port]` list), plus any explicit options.
+ *
+ * @since 0.1.0
+ * @category layers
+ */
+export const layerConfig = (
+  config: Config.Config<Options> = Config.all({
+    url: Config.withDefault(Config.redacted("AMQP_URL"), Redacted.make("amqp://localhost")),
+    connectionName: Config.option(Config.string("AMQP_CONNECTION_NAME")).pipe(Config.map(Option.getOrUndefined)),
+    hosts: Config.option(Config.array(Config.string(), "AMQP_HOSTS")).pipe(Config.map(Option.getOrUndefined))
+  })
+): Layer.Layer<Recovering, RecoveryError | ConfigError.ConfigError> => Layer.scoped(Recovering, Effect.flatMap(config, make))
 
 const retireGrace = "1 second"
 

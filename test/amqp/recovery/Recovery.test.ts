@@ -139,6 +139,20 @@ describe("Recovery over a scripted broker", () => {
       assert.deepStrictEqual(hooks, ["before ConnectionClosed", "after 2047"])
     }))
 
+  it.scopedLive("connection.blocked and unblocked show as Blocked and Connected", () =>
+    Effect.gen(function*() {
+      const { amqp, broker } = yield* setup()
+      const states = yield* amqp.states.pipe(Stream.take(3), Stream.runCollect, Effect.fork)
+      yield* Effect.sleep("10 millis")
+      yield* broker.connections[0]!.block("low on memory")
+      yield* Effect.sleep("10 millis")
+      yield* broker.connections[0]!.block(undefined)
+      const seen = Chunk.toArray(yield* Fiber.join(states))
+      assert.deepStrictEqual(seen.map(describeState), ["Connected 1", "Blocked", "Connected 1"])
+      const blocked = seen[1]!
+      if (blocked._tag === "Blocked") assert.strictEqual(blocked.reason, "low on memory")
+    }))
+
   it.scopedLive("when the schedule ends, the connection closes with GaveUp and waiting operations fail", () =>
     Effect.gen(function*() {
       const { amqp, broker } = yield* setup({ schedule: Schedule.spaced("5 millis").pipe(Schedule.intersect(Schedule.recurs(3))) })

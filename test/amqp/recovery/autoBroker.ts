@@ -24,6 +24,8 @@ export interface BrokerConnection {
   readonly kill: Effect.Effect<void>
   /** Closes it as an operator would (`connection.close 320`). */
   readonly force: Effect.Effect<void>
+  /** `connection.blocked` (with a reason) or `connection.unblocked`. */
+  readonly block: (reason: string | undefined) => Effect.Effect<void>
   /** Delivers a message to a consumer. */
   readonly deliver: (channel: number, consumerTag: string, deliveryTag: number, body: string, redelivered?: boolean) => Effect.Effect<void>
 }
@@ -137,6 +139,10 @@ export const make: Effect.Effect<AutoBroker, never, Scope.Scope> = Effect.gen(fu
       force: writeFrames([
         Frame.method(0, Methods.make("ConnectionClose", { replyCode: 320, replyText: "CONNECTION_FORCED", classId: 0, methodId: 0 }))
       ]),
+      block: (reason) =>
+        writeFrames([
+          Frame.method(0, reason === undefined ? Methods.make("ConnectionUnblocked", {}) : Methods.make("ConnectionBlocked", { reason }))
+        ]),
       deliver: (channel, consumerTag, deliveryTag, body, redelivered = false) => {
         const payload = new TextEncoder().encode(body)
         return writeFrames([
