@@ -325,6 +325,16 @@ export const make = (options: Options = {}): Effect.Effect<RecoveringConnection,
         Effect.zipRight(recovering && options.afterRecovery !== undefined ? options.afterRecovery(generation.connection) : Effect.void)
       )
 
+    // The scope of a lost connection (or of a failed attempt) is closed a moment later, off the recovery path:
+    // closing it while the connection's reader is still tearing itself down can wait forever.
+    const makeScope = yield* Effect.scope
+    const retire = (scope: Scope.CloseableScope) =>
+      Effect.sleep(retireGrace).pipe(
+        Effect.ensuring(Scope.close(scope, Exit.void)),
+        Effect.forkIn(makeScope),
+        Effect.asVoid
+      )
+
     /** One connection with everything restored, or the reason to stop trying. */
     const establish = (recovering: boolean): Effect.Effect<Generation, RecoveryError> =>
       Effect.gen(function*() {
@@ -346,7 +356,7 @@ export const make = (options: Options = {}): Effect.Effect<RecoveringConnection,
             return generation
           })).pipe(Effect.onInterrupt(() => Scope.close(scope, Exit.void)))
           if (Exit.isSuccess(exit)) return exit.value
-          yield* Scope.close(scope, exit)
+          yield* retire(scope)
           const failure = Chunk.head(Cause.failures(exit.cause)).pipe(Option.getOrUndefined)
           if (failure === undefined) return yield* Effect.die(Cause.squash(exit.cause))
           if (failure._tag === "UriError" || !(isRecoverable(failure) || failure._tag === "Timeout")) {
@@ -382,16 +392,6 @@ export const make = (options: Options = {}): Effect.Effect<RecoveringConnection,
         Effect.forkIn(generation.scope)
       )
 
-    // The scope of a lost connection is closed a moment later, off the recovery path: closing it while the
-    // connection's reader is still tearing itself down can wait forever.
-    const makeScope = yield* Effect.scope
-    const retire = (generation: Generation) =>
-      Effect.sleep(retireGrace).pipe(
-        Effect.ensuring(Scope.close(generation.scope, Exit.void)),
-        Effect.forkIn(makeScope),
-        Effect.asVoid
-      )
-
     const supervise = (first: Generation): Effect.Effect<void> =>
       Effect.gen(function*() {
         let generation = first
@@ -399,7 +399,7 @@ export const make = (options: Options = {}): Effect.Effect<RecoveringConnection,
           yield* watchBlocked(generation)
           const outcome = yield* Effect.either(generation.connection.closed)
           yield* lock.withPermits(1)(Effect.sync(() => link.set({ _tag: "Down" })))
-          yield* retire(generation)
+          yield* retire(generation.scope)
           const error = outcome._tag === "Left" ? outcome.left : undefined
           if (closing || error === undefined || !isRecoverable(error)) {
             return yield* end(
