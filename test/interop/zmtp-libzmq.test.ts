@@ -267,8 +267,8 @@ describe.runIf(available)("ZMTP interop with libzmq (zeromq npm)", () => {
       assert.strictEqual(sent, plateau)
       assert.isBelow(sent, 20_000)
       // Nothing read by the router yet; once it reads, the sender moves on.
-      yield* Effect.forEach(Array.from({ length: 50 }), () => promise(() => router.receive()), { discard: true })
-      yield* Effect.sleep("300 millis")
+      yield* Effect.forEach(Array.from({ length: 400 }), () => timed(promise(() => router.receive())), { discard: true })
+      yield* Effect.sleep("500 millis")
       assert.isAbove(sent, plateau)
       yield* Fiber.interrupt(sender)
     }), 20_000)

@@ -63,10 +63,13 @@ const metadataOf = (config: ConnectionConfig): Metadata.Metadata => {
   return properties
 }
 
-/** Frames one control item, through the cipher when there is one. */
+/**
+ * Frames one control item, through the cipher when there is one. Encrypted, every frame travels as a MESSAGE box
+ * in a data frame, as libzmq 4.3 sends and expects it; the MORE and COMMAND flags inside the box are authoritative.
+ */
 const encodeControl = (cipher: Cipher | undefined, item: ControlFrame): Uint8Array =>
   cipher !== undefined
-    ? Frame.encodeCommand(cipher.encrypt(false, item.command, item.body))
+    ? Frame.encode({ more: false, command: false, body: cipher.encrypt(false, item.command, item.body) })
     : Frame.encode({ more: false, command: item.command, body: item.body })
 
 /**
@@ -206,7 +209,10 @@ const encodeBatch = (
     for (const item of control) out.push(encodeControl(cipher, item))
     for (const message of messages) {
       const last = message.length - 1
-      for (let i = 0; i <= last; i++) out.push(Frame.encodeCommand(cipher.encrypt(i < last, false, message[i]!)))
+      for (let i = 0; i <= last; i++) {
+        const more = i < last
+        out.push(Frame.encode({ more, command: false, body: cipher.encrypt(more, false, message[i]!) }))
+      }
     }
     return out
   }
@@ -262,7 +268,7 @@ export const run = (connection: Connection, config: ConnectionConfig, handlers: 
       while (frames.length > 0) {
         let frame = frames[0]!
         if (cipher !== undefined) {
-          if (!frame.command) return Effect.fail(fail("MalformedFrame", "plain frame on an encrypted connection"))
+          // libzmq 4.3 carries MESSAGE boxes in data frames (the flags inside the box are what count).
           const opened = cipher.decrypt(frame.body)
           if (Either.isLeft(opened)) return Effect.fail(new ZmtpError({ ...opened.left, endpoint }))
           frame = opened.right
