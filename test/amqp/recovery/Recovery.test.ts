@@ -4,6 +4,7 @@ import * as Effect from "effect/Effect"
 import * as Fiber from "effect/Fiber"
 import * as Schedule from "effect/Schedule"
 import * as Stream from "effect/Stream"
+import * as TestClock from "effect/TestClock"
 import type { ConnectionState } from "../../../src/amqp/ConnectionState.js"
 import type { Delivery } from "../../../src/amqp/Consumer.js"
 import * as Recovery from "../../../src/amqp/Recovery.js"
@@ -151,6 +152,31 @@ describe("Recovery over a scripted broker", () => {
       assert.deepStrictEqual(seen.map(describeState), ["Connected 1", "Blocked", "Connected 1"])
       const blocked = seen[1]!
       if (blocked._tag === "Blocked") assert.strictEqual(blocked.reason, "low on memory")
+    }))
+
+  it.scoped("the schedule sets the pace of attempts (TestClock)", () =>
+    Effect.gen(function*() {
+      const { amqp, broker } = yield* setup({ schedule: Schedule.spaced("1 second") })
+      broker.refuse(2)
+      const settle = Effect.repeatN(Effect.yieldNow(), 500)
+      yield* broker.connections[0]!.force
+      yield* settle
+      assert.strictEqual(broker.attempts(), 2)
+      yield* TestClock.adjust("999 millis")
+      yield* settle
+      assert.strictEqual(broker.attempts(), 2)
+      yield* TestClock.adjust("1 millis")
+      yield* settle
+      assert.strictEqual(broker.attempts(), 3)
+      assert.strictEqual(describeState(yield* amqp.state), "Reconnecting 2")
+      yield* TestClock.adjust("1 second")
+      yield* settle
+      assert.strictEqual(broker.attempts(), 4)
+      assert.strictEqual(describeState(yield* amqp.state), "Connected 2")
+      // Close handshakes and the retired connection's grace period run on the test clock too.
+      const closing = yield* Effect.fork(amqp.close)
+      yield* TestClock.adjust("10 seconds")
+      yield* Fiber.join(closing)
     }))
 
   it.scopedLive("when the schedule ends, the connection closes with GaveUp and waiting operations fail", () =>

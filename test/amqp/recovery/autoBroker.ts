@@ -100,7 +100,10 @@ export const make: Effect.Effect<AutoBroker, never, Scope.Scope> = Effect.gen(fu
           switch (m._tag) {
             case "ConnectionClose":
               yield* send(0, Methods.make("ConnectionCloseOk", {}))
-              return
+              return yield* server.close()
+            case "ConnectionCloseOk":
+              // After a broker-initiated close, the broker closes the socket.
+              return yield* server.close()
             case "QueueDeclare":
               yield* send(frame.channel, Methods.make("QueueDeclareOk", {
                 queue: m.queue === "" ? `amq.gen-${index}-${++generated}` : m.queue,
