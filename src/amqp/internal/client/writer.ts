@@ -10,6 +10,7 @@
  */
 import * as Clock from "effect/Clock"
 import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
 import type * as Scope from "effect/Scope"
 import type { Transport } from "../../../transport/Transport.js"
 import { type ClientError, ClientRefused } from "../../ClientError.js"
@@ -36,8 +37,8 @@ export interface Job {
   readonly onWrite?: (() => void) | undefined
   /** Written even on a channel the broker closed (`channel.close-ok`). */
   readonly force?: boolean | undefined
-  /** Set by the writer when the job was refused: how a job sharing its batch's signal learns it failed. */
-  error?: ClientError | undefined
+  /** The waiting caller of `submit`, resumed once the job is written or refused (instead of `done`). */
+  resume?: ((exit: Exit.Exit<void, ClientError>) => void) | undefined
 }
 
 export interface Writer {
@@ -74,8 +75,6 @@ export const make = (options: {
     let buffer: Array<Job> = []
     let wake: Completion | undefined = undefined
     let space: Completion | undefined = undefined
-    /** Completed when the batch being collected is written: shared by jobs without their own `done`. */
-    let batchWritten = new Completion()
     const encoder = new Frame.Encoder({ frameMax: options.frameMax })
     let failure: ClientError | undefined = undefined
 
@@ -100,10 +99,19 @@ export const make = (options: {
 
     const submit = (job: Job): Effect.Effect<void, ClientError> => {
       if (failure !== undefined) return Effect.fail(failure)
-      // Without a confirm to wait for, the job shares its batch's signal; a refusal is marked on the job itself.
-      if (job.awaitConfirm !== true && job.done === undefined && push(job)) {
-        return Effect.flatMap(batchWritten.await, () => job.error === undefined ? Effect.void : Effect.fail(job.error))
+      if (job.awaitConfirm !== true && job.done === undefined) {
+        // The common case, a single step: queued at once, the caller resumed by the writer when it is written.
+        return Effect.async<void, ClientError>((resume) => {
+          job.resume = resume
+          if (push(job)) return
+          job.resume = undefined
+          resume(waitForRoom(job))
+        })
       }
+      return waitForRoom(job)
+    }
+
+    const waitForRoom = (job: Job): Effect.Effect<void, ClientError> => {
       const done = new Completion()
       return Effect.zipRight(offer({ ...job, done }), done.await)
     }
@@ -126,8 +134,8 @@ export const make = (options: {
     })
 
     const failJob = (job: Job, error: ClientError) => {
-      job.error = error
       job.done?.fail(error)
+      job.resume?.(Exit.fail(error))
     }
 
     /** Writes what is encoded; `false` when the transport failed (the connection is then lost). */
@@ -146,13 +154,15 @@ export const make = (options: {
         if (result._tag === "Left") {
           // The connection fails everything through `fail`; the loop keeps refusing jobs so no sender hangs.
           yield* options.onWriteError(result.left)
-          if (failure !== undefined) for (const job of written) failJob(job, failure)
+          const error = failure
+          if (error !== undefined) for (const job of written) failJob(job, error)
           written.length = 0
           return false
         }
         options.activity.lastWrite = yield* Clock.currentTimeMillis
         for (const job of written) {
-          if (job.done !== undefined && job.awaitConfirm !== true) job.done.succeed()
+          if (job.resume !== undefined) job.resume(Exit.void)
+          else if (job.done !== undefined && job.awaitConfirm !== true) job.done.succeed()
         }
         written.length = 0
         return true
@@ -163,12 +173,8 @@ export const make = (options: {
       const encoded: Array<Job> = []
       while (true) {
         const jobs = yield* take
-        // Everything buffered is in this batch: the shared signal covers exactly these jobs.
-        const signal = batchWritten
-        batchWritten = new Completion()
         let buffered = 0
         let published = 0
-        let ok = true
         for (const job of jobs) {
           const refused = failure ?? options.check(job)
           if (refused !== undefined) {
@@ -194,15 +200,13 @@ export const make = (options: {
             chunks.push(slice)
             buffered += slice.length
             if (buffered >= batchBytes) {
-              ok = (yield* flush(chunks, encoded)) && ok
+              yield* flush(chunks, encoded)
               buffered = 0
             }
           }
         }
-        ok = (yield* flush(chunks, encoded)) && ok
+        yield* flush(chunks, encoded)
         if (published > 0) ClientMetrics.published.unsafeUpdate(published, [])
-        if (ok || failure === undefined) signal.succeed()
-        else signal.fail(failure)
       }
     })
     yield* Effect.forkScoped(Effect.withScheduler(loop, connectionScheduler))
@@ -219,7 +223,6 @@ export const make = (options: {
           const rest = buffer
           buffer = []
           for (const job of rest) failJob(job, failure)
-          batchWritten.fail(failure)
           space?.succeed()
         }),
       encoder
