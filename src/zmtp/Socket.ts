@@ -310,7 +310,7 @@ export const make = (options: Options): Effect.Effect<Socket, ZmtpError, Scope.S
         const parsed = yield* Endpoint.parse(endpoint)
         const name = Endpoint.format(parsed)
         const peer = newPeer(name, true)
-        Behaviour.preattach(behaviour, peer)
+        behaviour.register(peer)
         const loop = Effect.gen(function*() {
           const driver = yield* Schedule.driver(reconnect)
           while (!closing) {

@@ -26,6 +26,8 @@ export interface Core {
 
 /** The part of a socket that differs by type: routing out, queueing in, peer bookkeeping. */
 export interface Behaviour {
+  /** A `connect` endpoint's peer exists (before its first connection): load-balanced types queue to it already. */
+  readonly register: (peer: Peer) => void
   /** A peer finished its handshake; false refuses the connection. */
   readonly attach: (peer: Peer) => boolean
   readonly detach: (peer: Peer) => void
@@ -105,23 +107,17 @@ class LoadBalancer {
   }
 }
 
-/** Registers connect-side peers in the load balancer as soon as they exist (libzmq's default, not `IMMEDIATE`). */
-export const preattach = (behaviour: Behaviour, peer: Peer): void => {
-  const lb = (behaviour as { readonly lb?: LoadBalancer }).lb
-  if (lb !== undefined) lb.add(peer)
-}
-
-const withBalancer = <B extends Behaviour>(behaviour: B, lb: LoadBalancer): B => Object.assign(behaviour, { lb })
-
 /** DEALER, PUSH, PULL, PAIR: round-robin out (waiting while every pipe is full), fair-queued in. */
 const balanced = (
   core: Core,
-  options: { readonly sends: boolean; readonly receives: boolean; readonly maxPeers: number }
+  options: { readonly sends: boolean; readonly receives: boolean; readonly maxPeers: number },
+  lb: LoadBalancer = new LoadBalancer(core)
 ): Behaviour => {
-  const lb = new LoadBalancer(core)
   const attached = new Set<Peer>()
   const { maxPeers, receives } = options
-  return withBalancer({
+  return {
+    // libzmq's default (not IMMEDIATE): messages queue to a connect endpoint before it is up.
+    register: (peer) => lb.add(peer),
     attach: (peer) => {
       if (attached.size >= maxPeers && !attached.has(peer)) return false
       attached.add(peer)
@@ -137,7 +133,7 @@ const balanced = (
     deliver: receives ? deliverToInbox(core) : () => true,
     onSubscription: () => {},
     subscribe: () => notSupported(core, "subscribe")
-  }, lb)
+  }
 }
 
 /** ROUTER: routing ids in front of every message, addressed sends, drop or `HostUnreachable` when unknown. */
@@ -170,6 +166,7 @@ const router = (core: Core): Behaviour => {
       )
     })
   return {
+    register: () => {},
     attach: (peer) => {
       const identity = peer.connection?.peerIdentity
       if (identity === undefined) {
@@ -222,8 +219,8 @@ const emptyFrame = new Uint8Array(0)
 
 /** REQ: an empty delimiter in front, strict send/receive alternation, replies only from the peer asked. */
 const req = (core: Core): Behaviour => {
-  const base = balanced(core, { sends: true, receives: true, maxPeers: Infinity })
-  const lb = (base as unknown as { readonly lb: LoadBalancer }).lb
+  const lb = new LoadBalancer(core)
+  const base = balanced(core, { sends: true, receives: true, maxPeers: Infinity }, lb)
   let awaiting: Peer | undefined = undefined
   const receive: Effect.Effect<Message, ZmtpError> = Effect.suspend(() => {
     if (awaiting === undefined) return invalidState("REQ must send a request before receiving")
@@ -234,7 +231,7 @@ const req = (core: Core): Behaviour => {
       return Effect.succeed(message.slice(1))
     })
   })
-  return withBalancer({
+  return {
     ...base,
     send: (message) =>
       Effect.suspend(() => {
@@ -244,7 +241,7 @@ const req = (core: Core): Behaviour => {
         })
       }),
     receive
-  }, lb)
+  }
 }
 
 /** REP: fair-queued requests; the reply goes back with the request's envelope to the peer it came from. */
@@ -261,6 +258,7 @@ const rep = (core: Core): Behaviour => {
     })
   })
   return {
+    register: () => {},
     attach: () => true,
     detach: (peer) => peer.pipe.clear(),
     send: (message) =>
@@ -293,6 +291,7 @@ const publisher = (core: Core, verbose: boolean): Behaviour => {
     }
   }
   return {
+    register: () => {},
     attach: (peer) => {
       subscribers.add(peer)
       return true
@@ -355,6 +354,7 @@ const subscriber = (core: Core, raw: boolean): Behaviour => {
     if (changed) for (const peer of publishers) sendSubscription(peer, subscribe, topic)
   }
   return {
+    register: () => {},
     attach: (peer) => {
       publishers.add(peer)
       for (const prefix of local.prefixes()) sendSubscription(peer, true, prefix)
