@@ -240,7 +240,10 @@ export const make = (options: Options): Effect.Effect<Socket, ZmtpError, Scope.S
       Effect.gen(function*() {
         const connectionConfig = { ...config, endpoint }
         const connection = yield* Connection.handshake(transport, connectionConfig).pipe(
-          Effect.tapError((error) => emit({ _tag: "HandshakeFailed", endpoint, error }))
+          Effect.tapError((error) => emit({ _tag: "HandshakeFailed", endpoint, error })),
+          Effect.withSpan("zmtp.handshake", {
+            attributes: { "messaging.system": "zeromq", "zmtp.socket_type": type, "zmtp.endpoint": endpoint }
+          })
         )
         peer.connection = connection
         const kicked = yield* Deferred.make<never, ZmtpError>()
