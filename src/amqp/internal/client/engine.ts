@@ -262,13 +262,14 @@ export class Engine {
       const done = new Completion()
       const last = publishes.length - 1
       if (confirms === undefined) {
-        // Jobs are written in order, so the last one written means all were; every job shares the deferred so a
-        // refused one fails the batch (only the last completes it on success).
+        // Jobs are written in order, so the last one written means all were; every job shares the completion so a
+        // refused one fails the batch (only the last completes it on success). Queued at once while there is room.
+        const job = (i: number): Job => ({ channel: ch.id, publish: publishes[i]!, done, awaitConfirm: i !== last })
+        let i = 0
+        while (i < publishes.length && this.writer.tryOffer(job(i))) i++
+        if (i === publishes.length) return done.await
         return Effect.zipRight(
-          Effect.forEach(publishes, (publish, i) =>
-            this.writer.offer({ channel: ch.id, publish, done, awaitConfirm: i !== last }), {
-            discard: true
-          }),
+          Effect.forEach(publishes.slice(i), (_, k) => this.writer.offer(job(i + k)), { discard: true }),
           done.await
         )
       }
@@ -278,23 +279,21 @@ export class Engine {
         if (exit._tag === "Failure") done.done(exit)
         else if (--remaining === 0) done.succeed()
       }
+      const job = (publish: Frame.Publish): Job => {
+        const entry: ConfirmEntry = {
+          mandatory: publish.mandatory === true,
+          exchange: publish.exchange ?? "",
+          routingKey: publish.routingKey ?? "",
+          done,
+          settle
+        }
+        return { channel: ch.id, publish, done, awaitConfirm: true, onWrite: () => confirms.register(entry) }
+      }
+      let i = 0
+      while (i < publishes.length && this.writer.tryOffer(job(publishes[i]!))) i++
+      if (i === publishes.length) return done.await
       return Effect.zipRight(
-        Effect.forEach(publishes, (publish) => {
-          const entry: ConfirmEntry = {
-            mandatory: publish.mandatory === true,
-            exchange: publish.exchange ?? "",
-            routingKey: publish.routingKey ?? "",
-            done,
-            settle
-          }
-          return this.writer.offer({
-            channel: ch.id,
-            publish,
-            done,
-            awaitConfirm: true,
-            onWrite: () => confirms.register(entry)
-          })
-        }, { discard: true }),
+        Effect.forEach(publishes.slice(i), (publish) => this.writer.offer(job(publish)), { discard: true }),
         done.await
       )
     })
