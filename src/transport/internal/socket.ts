@@ -12,6 +12,8 @@ import { fromNodeError, TransportError } from "../TransportError.js"
 export const defaultReadHighWaterMark = 256 * 1024
 
 const defaultCloseTimeout = Duration.seconds(5)
+/** How long a destroyed socket may take to report 'close' before the transport releases itself. */
+const forceCloseAfterMillis = 1000
 
 const noop = () => {}
 
@@ -117,6 +119,8 @@ export class SocketTransport {
   private writesDone = 0
   private writeFailure: TransportError | undefined
   private writeWaiters: Array<WriteWaiter> = []
+  private forceCloseTimer: ReturnType<typeof setTimeout> | undefined
+  private released = false
   private readonly closedSignal = Deferred.unsafeMake<void, TransportError>(FiberId.none)
   private readonly highWaterMark: number
   private readonly raw: Net.Socket
@@ -257,6 +261,12 @@ export class SocketTransport {
   }
 
   private readonly onClose = (): void => {
+    if (this.forceCloseTimer !== undefined) {
+      clearTimeout(this.forceCloseTimer)
+      this.forceCloseTimer = undefined
+    }
+    if (this.released) return
+    this.released = true
     this.state = "closed"
     this.removeListeners()
     if (!this.eof) {
@@ -439,6 +449,12 @@ export class SocketTransport {
     this.chunks = []
     this.bytes = 0
     this.failReader()
+    // `abort` promises to be immediate: if Node never reports the destroyed socket's 'close' (seen when a close
+    // was already under way), the transport is released anyway, without keeping the process alive meanwhile.
+    if (this.forceCloseTimer === undefined) {
+      this.forceCloseTimer = setTimeout(this.onClose, forceCloseAfterMillis)
+      this.forceCloseTimer.unref()
+    }
     const raw = this.raw
     if (reset && this.options.resettable === true && !raw.destroyed) {
       // Under TLS the TLS socket shares the TCP handle: resetting it is enough, and destroying the TLS socket
