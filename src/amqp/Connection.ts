@@ -58,7 +58,7 @@ import { Gate } from "./internal/client/gate.js"
 import * as Handshake from "./internal/client/handshake.js"
 import * as Heartbeat from "./internal/client/heartbeat.js"
 import * as Tune from "./internal/client/tune.js"
-import { connectionScheduler } from "./internal/client/scheduler.js"
+import { ioScheduler } from "../internal/ioScheduler.js"
 import * as Writer from "./internal/client/writer.js"
 import type * as Sasl from "./Sasl.js"
 import type { FieldTable } from "./Table.js"
@@ -263,7 +263,7 @@ export const make = (options: Options = {}): Effect.Effect<AmqpConnection, Clien
       const action = engine.dispatch(frame)
       if (action !== undefined) yield* action
     }
-    yield* Effect.forkScoped(Effect.withScheduler(engine.readLoop(millis), connectionScheduler))
+    yield* Effect.forkScoped(Effect.withScheduler(engine.readLoop(millis), ioScheduler))
     // Finalizers run in reverse: the close handshake runs while the reader and writer are still there.
     yield* Effect.addFinalizer(() => engine.close(200, "closed by client"))
     if (tuned.heartbeat > 0) {

@@ -11,7 +11,7 @@ import { ErrorCode, MuxError } from "../MuxError.js"
 import { Decoder } from "./decoder.js"
 import { count, countReason, metrics } from "./metrics.js"
 import { Outbox } from "./outbox.js"
-import { sessionScheduler } from "./scheduler.js"
+import { ioScheduler } from "../../internal/ioScheduler.js"
 import { type Host, StreamCore } from "./stream.js"
 
 type Resume<A, E> = (effect: Effect.Effect<A, E>) => void
@@ -526,7 +526,7 @@ export class SessionCore implements Host {
 /** Runs a session engine in the current scope: reader, writer, closer; the scope's end closes the session. */
 export const run = (core: SessionCore): Effect.Effect<void, never, Scope.Scope> =>
   Effect.gen(function*() {
-    const own = <A>(effect: Effect.Effect<A>) => Effect.forkScoped(Effect.withScheduler(effect, sessionScheduler))
+    const own = <A>(effect: Effect.Effect<A>) => Effect.forkScoped(Effect.withScheduler(effect, ioScheduler))
     const writer = yield* own(core.writeLoop)
     yield* own(core.readLoop)
     yield* own(core.watchdog)

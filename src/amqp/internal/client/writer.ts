@@ -18,7 +18,7 @@ import * as ClientMetrics from "../../ClientMetrics.js"
 import * as Frame from "../../Frame.js"
 import { Completion } from "./completion.js"
 import type { Activity } from "./heartbeat.js"
-import { connectionScheduler } from "./scheduler.js"
+import { ioScheduler } from "../../../internal/ioScheduler.js"
 
 /** Encoded bytes past which the slab is handed over. */
 const sliceBytes = 128 * 1024
@@ -209,7 +209,7 @@ export const make = (options: {
         if (published > 0) ClientMetrics.published.unsafeUpdate(published, [])
       }
     })
-    yield* Effect.forkScoped(Effect.withScheduler(loop, connectionScheduler))
+    yield* Effect.forkScoped(Effect.withScheduler(loop, ioScheduler))
 
     return {
       tryOffer: (job) => failure === undefined && push(job),

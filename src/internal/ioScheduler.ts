@@ -1,14 +1,14 @@
 import * as Scheduler from "effect/Scheduler"
 
 /**
- * The scheduler of a session's own fibers (reader, writer, watchdog, closer).
+ * The scheduler of the fibers a connection or session owns (readers, writers, watchdogs) in every protocol.
  *
  * Effect's default scheduler runs tasks in microtask batches and, after a long run of them, falls back to
- * `setTimeout(0)` to let I/O in; Node clamps that timer to about 1 ms, which on a busy session becomes a 1 ms
+ * `setTimeout(0)` to let I/O in; Node clamps that timer to about 1 ms, which on a busy connection becomes a 1 ms
  * stall in the middle of the frame pipeline. This one yields to the event loop with `setImmediate` instead: I/O
  * still gets its turn, without the clamp.
  */
-class SessionScheduler implements Scheduler.Scheduler {
+class IoScheduler implements Scheduler.Scheduler {
   private tasks = new Scheduler.PriorityBuckets()
   private running = false
   private depth = 0
@@ -50,4 +50,4 @@ class SessionScheduler implements Scheduler.Scheduler {
   }
 }
 
-export const sessionScheduler: Scheduler.Scheduler = new SessionScheduler()
+export const ioScheduler: Scheduler.Scheduler = new IoScheduler()
