@@ -18,8 +18,7 @@ import * as Tcp from "../../src/transport/Tcp.js"
 import * as Transport from "../../src/transport/Transport.js"
 import type { TransportError } from "../../src/transport/TransportError.js"
 import * as Unix from "../../src/transport/Unix.js"
-
-const bytes = (s: string) => new TextEncoder().encode(s)
+import { bytes, echo, readText } from "./support.js"
 
 const readAll = (transport: Transport.Transport) =>
   Effect.gen(function*() {
@@ -28,28 +27,6 @@ const readAll = (transport: Transport.Transport) =>
       const result = yield* transport.read
       if (Transport.isEof(result)) return new TextDecoder().decode(Transport.concat(parts))
       parts.push(...result)
-    }
-  })
-
-const readN = (transport: Transport.Transport, n: number) =>
-  Effect.gen(function*() {
-    const parts: Array<Uint8Array> = []
-    let got = 0
-    while (got < n) {
-      const result = yield* transport.read
-      if (Transport.isEof(result)) break
-      parts.push(...result)
-      got += result.reduce((k, c) => k + c.length, 0)
-    }
-    return new TextDecoder().decode(Transport.concat(parts))
-  })
-
-const echoHandler = (transport: Transport.Transport) =>
-  Effect.gen(function*() {
-    while (true) {
-      const result = yield* transport.read
-      if (Transport.isEof(result)) return yield* transport.shutdownWrite
-      yield* transport.writeAll(result)
     }
   })
 
@@ -108,8 +85,8 @@ describe("Server", () => {
       const events = yield* server.subscribe
       const a = yield* connectTo(server.address)
       const b = yield* connectTo(server.address)
-      assert.strictEqual(yield* readN(a, 2), "in")
-      assert.strictEqual(yield* readN(b, 2), "in")
+      assert.strictEqual(yield* readText(a, 2), "in")
+      assert.strictEqual(yield* readText(b, 2), "in")
       assert.strictEqual(yield* server.connectionCount, 2)
       // The third is accepted by the kernel, then closed by the server without a word.
       const c = yield* connectTo(server.address)
@@ -124,7 +101,7 @@ describe("Server", () => {
       yield* next(events, "ConnectionClosed")
       yield* next(events, "ConnectionClosed")
       const d = yield* connectTo(server.address)
-      assert.strictEqual(yield* readN(d, 2), "in")
+      assert.strictEqual(yield* readText(d, 2), "in")
     }))
 
   it.scopedLive("the idle timeout closes silent connections and spares active ones", () =>
@@ -175,7 +152,7 @@ describe("Server", () => {
       // Aborted: the client sees a reset.
       assert.strictEqual((yield* Effect.flip(first.read)).code, "ECONNRESET")
       const second = yield* connectTo(server.address)
-      assert.strictEqual(yield* readN(second, 4), "fine")
+      assert.strictEqual(yield* readText(second, 4), "fine")
     }))
 
   it.scopedLive("shutdown stops accepting, lets connections in flight finish, then completes", () =>
@@ -223,7 +200,7 @@ describe("Server", () => {
         yield* transport.shutdownWrite
         return yield* readAll(transport)
       })
-      const server = Server.layer({ listen: Server.unix(path), handler: echoHandler })
+      const server = Server.layer({ listen: Server.unix(path), handler: echo })
       const reply = yield* program.pipe(Effect.provide(Layer.provideMerge(Unix.layer({ path }), server)))
       assert.strictEqual(reply, "layered")
     }))

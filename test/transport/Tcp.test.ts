@@ -23,8 +23,8 @@ import type { TransportError } from "../../src/transport/TransportError.js"
 import * as Unix from "../../src/transport/Unix.js"
 import { requirePeer } from "../support/peers.js"
 import { makeAuthority, missingOpenssl } from "../support/tls.js"
+import { bytes, echo, readText } from "./support.js"
 
-const bytes = (s: string) => new TextEncoder().encode(s)
 const text = (chunks: Transport.ReadResult) =>
   Transport.isEof(chunks) ? "<eof>" : new TextDecoder().decode(Transport.concat(chunks))
 
@@ -40,29 +40,6 @@ const drain = (transport: Transport.Transport) =>
         hash.update(chunk)
         total += chunk.length
       }
-    }
-  })
-
-/** Reads exactly `n` bytes as text. */
-const readText = (transport: Transport.Transport, n: number) =>
-  Effect.gen(function*() {
-    const parts: Array<Uint8Array> = []
-    let got = 0
-    while (got < n) {
-      const result = yield* transport.read
-      if (Transport.isEof(result)) break
-      parts.push(...result)
-      got += result.reduce((k, c) => k + c.length, 0)
-    }
-    return new TextDecoder().decode(Transport.concat(parts))
-  })
-
-const echo = (transport: Transport.Transport) =>
-  Effect.gen(function*() {
-    while (true) {
-      const result = yield* transport.read
-      if (Transport.isEof(result)) return yield* transport.shutdownWrite
-      yield* transport.writeAll(result)
     }
   })
 

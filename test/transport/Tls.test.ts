@@ -16,30 +16,7 @@ import * as Tls from "../../src/transport/Tls.js"
 import * as Transport from "../../src/transport/Transport.js"
 import { requirePeer } from "../support/peers.js"
 import { makeAuthority, missingOpenssl } from "../support/tls.js"
-
-const bytes = (s: string) => new TextEncoder().encode(s)
-
-const readText = (transport: Transport.Transport, n: number) =>
-  Effect.gen(function*() {
-    const parts: Array<Uint8Array> = []
-    let got = 0
-    while (got < n) {
-      const result = yield* transport.read
-      if (Transport.isEof(result)) break
-      parts.push(...result)
-      got += result.reduce((k, c) => k + c.length, 0)
-    }
-    return new TextDecoder().decode(Transport.concat(parts))
-  })
-
-const echo = (transport: Transport.Transport) =>
-  Effect.gen(function*() {
-    while (true) {
-      const result = yield* transport.read
-      if (Transport.isEof(result)) return yield* transport.shutdownWrite
-      yield* transport.writeAll(result)
-    }
-  })
+import { bytes, echo, readText } from "./support.js"
 
 /** TCP handles open once the event loop has run its close callbacks. */
 const tcpHandles = Effect.async<number>((resume) =>
