@@ -48,29 +48,19 @@ const ok = <A>(value: A): Either.Either<A, FramingError> => Either.right(value)
 const none: ReadonlyArray<Uint8Array> = []
 
 /**
- * Frames that announce their length in a fixed-size header: length-prefixed frames (`strip` = prefix size, the
- * frame handed out is the body) and header + body frames (`strip` = 0, the whole frame is handed out).
+ * What every incremental decoder shares: after its first error it stays failed, a push that yields frames before
+ * an error hands them out (the error is then in `error`), and input that ends inside a frame is `Truncated`.
  */
-export class LengthDecoder implements Decoder {
-  private readonly header: Uint8Array
-  private headerFill = 0
-  private frame: Uint8Array | undefined = undefined
-  private frameFill = 0
+abstract class IncrementalDecoder implements Decoder {
   private failed: FramingError | undefined = undefined
-  private readonly allocator = new Allocator()
 
-  constructor(
-    private readonly headerSize: number,
-    private readonly strip: number,
-    private readonly measure: Measure,
-    private readonly maxFrameSize: number
-  ) {
-    this.header = new Uint8Array(headerSize)
-  }
+  abstract get buffered(): number
 
-  get buffered(): number {
-    return this.headerFill + this.frameFill
-  }
+  /** Decodes `chunk`, appending complete frames to `out`; returns the error that stops decoding, if any. */
+  protected abstract run(chunk: Uint8Array, out: Array<Uint8Array>): FramingError | undefined
+  /** Drops what is buffered, after a failure. */
+  protected abstract reset(): void
+  protected abstract truncated(buffered: number): string
 
   get error(): FramingError | undefined {
     return this.failed
@@ -78,6 +68,7 @@ export class LengthDecoder implements Decoder {
 
   push(chunk: Uint8Array): Either.Either<ReadonlyArray<Uint8Array>, FramingError> {
     if (this.failed !== undefined) return Either.left(this.failed)
+    if (chunk.length === 0) return ok(none)
     const out: Array<Uint8Array> = []
     const error = this.run(chunk, out)
     return error === undefined || out.length > 0 ? ok(out) : Either.left(error)
@@ -87,6 +78,7 @@ export class LengthDecoder implements Decoder {
     if (this.failed !== undefined) return Either.left(this.failed)
     const out: Array<Uint8Array> = []
     for (const chunk of chunks) {
+      if (chunk.length === 0) continue
       const error = this.run(chunk, out)
       if (error !== undefined) return out.length > 0 ? ok(out) : Either.left(error)
     }
@@ -98,23 +90,51 @@ export class LengthDecoder implements Decoder {
     const buffered = this.buffered
     if (buffered === 0) return Either.void
     return Either.left(
-      this.fail(
-        new FramingError({
-          reason: "Truncated",
-          size: buffered,
-          detail: `the input ended inside a frame (${buffered} bytes buffered)`
-        })
-      )
+      this.fail(new FramingError({ reason: "Truncated", size: buffered, detail: this.truncated(buffered) }))
     )
   }
 
-  private fail(error: FramingError): FramingError {
+  protected fail(error: FramingError): FramingError {
     this.failed = error
+    this.reset()
+    return error
+  }
+}
+
+/**
+ * Frames that announce their length in a fixed-size header: length-prefixed frames (`strip` = prefix size, the
+ * frame handed out is the body) and header + body frames (`strip` = 0, the whole frame is handed out).
+ */
+export class LengthDecoder extends IncrementalDecoder {
+  private readonly header: Uint8Array
+  private headerFill = 0
+  private frame: Uint8Array | undefined = undefined
+  private frameFill = 0
+  private readonly allocator = new Allocator()
+
+  constructor(
+    private readonly headerSize: number,
+    private readonly strip: number,
+    private readonly measure: Measure,
+    private readonly maxFrameSize: number
+  ) {
+    super()
+    this.header = new Uint8Array(headerSize)
+  }
+
+  get buffered(): number {
+    return this.headerFill + this.frameFill
+  }
+
+  protected truncated(buffered: number): string {
+    return `the input ended inside a frame (${buffered} bytes buffered)`
+  }
+
+  protected reset(): void {
     this.header.fill(0)
     this.headerFill = 0
     this.frame = undefined
     this.frameFill = 0
-    return error
   }
 
   /** The delivered size of the frame whose header is at `offset`, or the error that rejects it. */
@@ -135,7 +155,7 @@ export class LengthDecoder implements Decoder {
     return size
   }
 
-  private run(chunk: Uint8Array, out: Array<Uint8Array>): FramingError | undefined {
+  protected run(chunk: Uint8Array, out: Array<Uint8Array>): FramingError | undefined {
     const n = chunk.length
     const h = this.headerSize
     let off = 0
@@ -221,61 +241,26 @@ const concatPrefix = (allocator: Allocator, chunks: ReadonlyArray<Uint8Array>, l
 }
 
 /** Frames ended by a delimiter (which is not part of the frame). */
-export class DelimiterDecoder implements Decoder {
+export class DelimiterDecoder extends IncrementalDecoder {
   private pending: Array<Uint8Array> = []
   private pendingBytes = 0
-  private failed: FramingError | undefined = undefined
   private readonly allocator = new Allocator()
 
-  constructor(private readonly delimiter: Uint8Array, private readonly maxFrameSize: number) {}
+  constructor(private readonly delimiter: Uint8Array, private readonly maxFrameSize: number) {
+    super()
+  }
 
   get buffered(): number {
     return this.pendingBytes
   }
 
-  get error(): FramingError | undefined {
-    return this.failed
+  protected truncated(buffered: number): string {
+    return `the input ended before the delimiter (${buffered} bytes buffered)`
   }
 
-  push(chunk: Uint8Array): Either.Either<ReadonlyArray<Uint8Array>, FramingError> {
-    if (this.failed !== undefined) return Either.left(this.failed)
-    if (chunk.length === 0) return ok(none)
-    const out: Array<Uint8Array> = []
-    const error = this.run(chunk, out)
-    return error === undefined || out.length > 0 ? ok(out) : Either.left(error)
-  }
-
-  pushAll(chunks: Iterable<Uint8Array>): Either.Either<ReadonlyArray<Uint8Array>, FramingError> {
-    if (this.failed !== undefined) return Either.left(this.failed)
-    const out: Array<Uint8Array> = []
-    for (const chunk of chunks) {
-      if (chunk.length === 0) continue
-      const error = this.run(chunk, out)
-      if (error !== undefined) return out.length > 0 ? ok(out) : Either.left(error)
-    }
-    return ok(out)
-  }
-
-  end(): Either.Either<void, FramingError> {
-    if (this.failed !== undefined) return Either.left(this.failed)
-    const buffered = this.pendingBytes
-    if (buffered === 0) return Either.void
-    return Either.left(
-      this.fail(
-        new FramingError({
-          reason: "Truncated",
-          size: buffered,
-          detail: `the input ended before the delimiter (${buffered} bytes buffered)`
-        })
-      )
-    )
-  }
-
-  private fail(error: FramingError): FramingError {
-    this.failed = error
+  protected reset(): void {
     this.pending = []
     this.pendingBytes = 0
-    return error
   }
 
   private tooLarge(size: number): FramingError {
@@ -289,7 +274,7 @@ export class DelimiterDecoder implements Decoder {
     return frame
   }
 
-  private run(chunk: Uint8Array, out: Array<Uint8Array>): FramingError | undefined {
+  protected run(chunk: Uint8Array, out: Array<Uint8Array>): FramingError | undefined {
     const d = this.delimiter
     const k = d.length
     const n = chunk.length
