@@ -108,6 +108,12 @@ export interface Options {
   readonly writeTimeout?: Duration.DurationInput | undefined
   /** How long closing waits to flush the GOAWAY, and then for the peer to close. Default: 1 second. */
   readonly closeTimeout?: Duration.DurationInput | undefined
+  /**
+   * After the peer's GOAWAY, our streams at or below its `last` may finish; this long after it the session
+   * closes (GOAWAY 0 "drain timeout", then the transport) and what is still open fails with RemoteGoneAway.
+   * `Duration.infinity` waits for ever (Go's behaviour). Default: 10 seconds.
+   */
+  readonly drainTimeout?: Duration.DurationInput | undefined
   /** Bytes of DATA frames queued for the writer before stream writers wait. Default: 1 MiB. */
   readonly maxQueuedBytes?: number | undefined
 }
@@ -206,6 +212,7 @@ const resolve = (options: Options): internal.ResolvedOptions => {
     streamWriteTimeout: options.streamWriteTimeout === undefined ? undefined : Duration.decode(options.streamWriteTimeout),
     writeTimeout: Duration.decode(options.writeTimeout ?? Duration.seconds(10)),
     closeTimeout: Duration.decode(options.closeTimeout ?? Duration.seconds(1)),
+    drainTimeout: Duration.decode(options.drainTimeout ?? Duration.seconds(10)),
     maxQueuedBytes: options.maxQueuedBytes ?? 1024 * 1024,
     maxControlFrames: 16 * 1024
   }
@@ -283,7 +290,7 @@ export const layer = (options: Options): Layer.Layer<MuxSession, never, Transpor
 
 /**
  * A session over the current transport, its options read from `Config` (`role`, `windowSize`, `acceptBacklog`,
- * `writeTimeout`, `closeTimeout`).
+ * `writeTimeout`, `closeTimeout`, `drainTimeout`).
  *
  * @since 0.1.0
  * @category layers
@@ -298,7 +305,7 @@ export const layerConfig = (
 
 /**
  * A `Config` for `Options`, under the given keys: `role` (client | server), `windowSize`, `acceptBacklog`,
- * `writeTimeout`, `closeTimeout`.
+ * `writeTimeout`, `closeTimeout`, `drainTimeout`.
  *
  * @since 0.1.0
  * @category config
@@ -308,14 +315,16 @@ export const config: Config.Config<Options> = Config.all({
   windowSize: Config.option(Config.integer("windowSize")),
   acceptBacklog: Config.option(Config.integer("acceptBacklog")),
   writeTimeout: Config.option(Config.duration("writeTimeout")),
-  closeTimeout: Config.option(Config.duration("closeTimeout"))
+  closeTimeout: Config.option(Config.duration("closeTimeout")),
+  drainTimeout: Config.option(Config.duration("drainTimeout"))
 }).pipe(
-  Config.map(({ acceptBacklog, closeTimeout, role, windowSize, writeTimeout }) => ({
+  Config.map(({ acceptBacklog, closeTimeout, drainTimeout, role, windowSize, writeTimeout }) => ({
     role,
     windowSize: Option.getOrUndefined(windowSize),
     acceptBacklog: Option.getOrUndefined(acceptBacklog),
     writeTimeout: Option.getOrUndefined(writeTimeout),
-    closeTimeout: Option.getOrUndefined(closeTimeout)
+    closeTimeout: Option.getOrUndefined(closeTimeout),
+    drainTimeout: Option.getOrUndefined(drainTimeout)
   }))
 )
 

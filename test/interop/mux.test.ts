@@ -6,6 +6,7 @@ import { assert, describe, it } from "@effect/vitest"
 import * as Effect from "effect/Effect"
 import * as Fiber from "effect/Fiber"
 import * as Queue from "effect/Queue"
+import * as Schedule from "effect/Schedule"
 import * as Heartbeat from "../../src/mux/Heartbeat.js"
 import * as Frame from "../../src/mux/Frame.js"
 import * as Session from "../../src/mux/Session.js"
@@ -238,6 +239,36 @@ describe.runIf(available).each(goLibs)("muxado interop with Go (%s)", (lib) => {
       const goEnd = yield* Queue.take(ended)
       assert.strictEqual(goEnd.remote?.code, 0)
       assert.strictEqual(goEnd.remote && Frame.debugText(goEnd.remote), "no error")
+    }), { timeout: 30_000 })
+
+  it.scopedLive("drain: after Go's GoAway (no Close) our stream at `last` is still served, then drainTimeout closes the session", () =>
+    Effect.gen(function*() {
+      const { peer, port } = yield* goServer(lib, "drain", ["-code", "0", "-debug", "draining", "-once"])
+      const session = yield* Session.connect({ host: "127.0.0.1", port, session: { drainTimeout: "1 second" } })
+      const stream = yield* session.open()
+      yield* stream.write(ascii("first"))
+      assert.strictEqual(Buffer.from(yield* stream.readExactly(5)).toString(), "first")
+      yield* peer.waitFor(/^goaway 0$/)
+      const goAway = yield* Effect.flatten(session.remoteGoAway).pipe(
+        Effect.retry(Schedule.spaced("10 millis")),
+        Effect.timeout("5 seconds")
+      )
+      const seenAt = Date.now()
+      assert.strictEqual(goAway.lastStreamId, 3)
+      assert.strictEqual(Frame.debugText(goAway), "draining")
+      // Go goes on serving stream 3, and refuses nothing we do not open.
+      yield* stream.write(ascii("after goaway"))
+      assert.strictEqual(Buffer.from(yield* stream.readExactly(12)).toString(), "after goaway")
+      assert.strictEqual((yield* Effect.flip(session.open())).reason, "RemoteGoneAway")
+      const end = yield* session.await
+      const waited = Date.now() - seenAt
+      assert.isAtLeast(waited, 700)
+      assert.isBelow(waited, 3_000)
+      assert.strictEqual(end.local.reason, "RemoteGoneAway")
+      assert.match(end.local.detail ?? "", /^drain timeout: 1 stream still open/)
+      assert.strictEqual((yield* Effect.flip(stream.read)).reason, "RemoteGoneAway")
+      // Go read our GOAWAY (the transport closed right behind it, so its over-read does no harm).
+      assert.match(yield* peer.waitFor(/^end /), /remote=0 debug="drain timeout"$/)
     }), { timeout: 30_000 })
 
   it.scopedLive("reset: Go reports our RST code; a Go backlog overflow refuses our streams with RST 9", () =>

@@ -1,6 +1,7 @@
 import { assert, describe, it } from "@effect/vitest"
 import * as Cause from "effect/Cause"
 import * as Chunk from "effect/Chunk"
+import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Fiber from "effect/Fiber"
@@ -293,6 +294,65 @@ describe("Session faults (spec §12)", () => {
       yield* raw.send(data(3, "still here"))
       assert.strictEqual(text((yield* s3.read) as ReadonlyArray<Uint8Array>), "still here")
       assert.strictEqual(Option.map(yield* session.remoteGoAway, (g) => g.code).pipe(Option.getOrNull), 2)
+    }))
+
+  it.scoped("after the peer's GOAWAY, streams at or below `last` drain until drainTimeout, then the session closes", () =>
+    Effect.gen(function*() {
+      const { raw, session } = yield* withRaw({ role: "client", drainTimeout: "5 seconds" })
+      const s3 = yield* session.open()
+      const s5 = yield* session.open()
+      yield* s3.write(ascii("a"))
+      yield* s5.write(ascii("b"))
+      yield* raw.next
+      yield* raw.next
+      yield* raw.send(Frame.goAway(3, 0, "draining"))
+      assert.strictEqual((yield* Effect.flip(s5.read)).reason, "RemoteGoneAway")
+      // Stream 3 is still served within the deadline, both ways.
+      yield* TestClock.adjust("4 seconds")
+      yield* raw.send(data(3, "late"))
+      assert.strictEqual(text((yield* s3.read) as ReadonlyArray<Uint8Array>), "late")
+      assert.strictEqual(yield* raw.nextHex, "00 00 04 20 00 00 00 03 00 00 00 04")
+      yield* s3.write(ascii("reply"))
+      assert.strictEqual(yield* raw.nextHex, "00 00 05 10 00 00 00 03 " + toHex(ascii("reply")))
+      assert.strictEqual((yield* session.stats).streams, 1)
+      // The deadline: GOAWAY 0 "drain timeout", the transport closes, stream 3 fails with the peer's GOAWAY.
+      const reading = yield* Effect.fork(Effect.flip(s3.read))
+      yield* TestClock.adjust("1 second")
+      assert.strictEqual(yield* raw.nextHex, "00 00 15 30 00 00 00 00 00 00 00 00 00 00 00 00 " + toHex(ascii("drain timeout")))
+      assert.strictEqual(yield* raw.next, "eof")
+      yield* raw.transport.shutdownWrite
+      const end = yield* session.await
+      assert.strictEqual(end.local.reason, "RemoteGoneAway")
+      assert.strictEqual(end.local.code, 0)
+      assert.strictEqual(end.local.debug, "draining")
+      assert.match(end.local.detail ?? "", /^drain timeout: 1 stream still open 5s after the peer's GOAWAY$/)
+      const error = yield* Fiber.join(reading)
+      assert.strictEqual(error.reason, "RemoteGoneAway")
+      assert.strictEqual(error.streamId, undefined)
+      assert.strictEqual((yield* session.stats).streams, 0)
+    }))
+
+  it.scoped("a session whose peer sent no GOAWAY never drains; drainTimeout infinity waits for ever", () =>
+    Effect.gen(function*() {
+      const quiet = yield* withRaw({ role: "client", drainTimeout: "1 second" })
+      const patient = yield* withRaw({ role: "client", drainTimeout: Duration.infinity })
+      const stream = yield* patient.session.open()
+      yield* stream.write(ascii("a"))
+      yield* patient.raw.next
+      yield* patient.raw.send(Frame.goAway(3, 0, "draining"))
+      const quietEnd = yield* Effect.fork(quiet.session.await)
+      const patientEnd = yield* Effect.fork(patient.session.await)
+      yield* TestClock.adjust("1 minute")
+      assert.isTrue(Option.isNone(yield* Fiber.poll(quietEnd)))
+      assert.isTrue(Option.isNone(yield* Fiber.poll(patientEnd)))
+      yield* patient.raw.send(data(3, "still"))
+      assert.strictEqual(text((yield* stream.read) as ReadonlyArray<Uint8Array>), "still")
+      assert.isTrue(Option.isSome(yield* patient.session.remoteGoAway))
+      // Cut the peers off, so that closing needs no clock.
+      for (const { raw, session } of [quiet, patient]) {
+        yield* raw.transport.abort()
+        assert.strictEqual((yield* session.await).local.reason, "ConnectionLost")
+      }
     }))
 
   it.scopedLive("a peer that never reads: the session dies with WriteTimeout and our memory stays bounded", () =>

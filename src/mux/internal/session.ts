@@ -27,6 +27,7 @@ export interface ResolvedOptions {
   readonly streamWriteTimeout: Duration.Duration | undefined
   readonly writeTimeout: Duration.Duration
   readonly closeTimeout: Duration.Duration
+  readonly drainTimeout: Duration.Duration
   readonly maxQueuedBytes: number
   readonly maxControlFrames: number
 }
@@ -74,6 +75,8 @@ export class SessionCore implements Host {
   readonly outbox: Outbox
   readonly decoder = new Decoder(true)
   readonly deadSignal = Deferred.unsafeMake<void>(FiberId.none)
+  /** Completes with the peer's first GOAWAY: the drain deadline starts then. */
+  readonly goneAwaySignal = Deferred.unsafeMake<void>(FiberId.none)
   readonly ended = Deferred.unsafeMake<SessionEnd>(FiberId.none)
   readonly windowSize: number
   readonly frameCap: number
@@ -278,6 +281,7 @@ export class SessionCore implements Host {
           ? { ...frame, debug: frame.debug.slice() }
           : { ...this.remoteGoAway, lastStreamId: Math.min(this.remoteGoAway.lastStreamId, frame.lastStreamId) }
         this.remoteGoAway = goAway
+        Deferred.unsafeDone(this.goneAwaySignal, Effect.void)
         const error = this.goneAwayError(goAway)
         for (const stream of [...this.streams.values()]) {
           if (stream.local && stream.id > goAway.lastStreamId) {
@@ -467,6 +471,41 @@ export class SessionCore implements Host {
     return Effect.forever(Effect.zipRight(Effect.sleep(Duration.millis(Math.max(1, timeout / 4))), check))
   })
 
+  /**
+   * After the peer's GOAWAY the streams it still serves may finish, but not for ever: `drainTimeout` after it
+   * the session closes (GOAWAY 0, then the transport), failing what is still open with RemoteGoneAway. Go peers
+   * cannot tell a fixed reader from a buggy one, so a session a peer has left is best not kept (spec §7).
+   */
+  readonly drainer: Effect.Effect<void> = Effect.suspend(() => {
+    const timeout = this.options.drainTimeout
+    if (!Duration.isFinite(timeout)) return Effect.void
+    return Deferred.await(this.goneAwaySignal).pipe(
+      Effect.zipRight(Effect.sleep(timeout)),
+      Effect.zipRight(Effect.sync(() => this.drainExpired())),
+      Effect.raceFirst(Deferred.await(this.deadSignal))
+    )
+  })
+
+  private drainExpired(): void {
+    const goAway = this.remoteGoAway
+    if (this.dead !== undefined || goAway === undefined) return
+    const open = this.streams.size
+    this.terminate(
+      new MuxError({
+        reason: "RemoteGoneAway",
+        code: goAway.code,
+        remote: true,
+        lastStreamId: goAway.lastStreamId,
+        debug: Frame.debugText(goAway),
+        detail: `drain timeout: ${open} stream${open === 1 ? "" : "s"} still open ${
+          Duration.format(this.options.drainTimeout)
+        } after the peer's GOAWAY`
+      }),
+      ErrorCode.NoError,
+      "drain timeout"
+    )
+  }
+
   // ---- the end ------------------------------------------------------------------------------------------------
 
   /** The GOAWAY `last` field: the highest remote stream seen, or Go's initial values (server 1, client 0). */
@@ -530,6 +569,7 @@ export const run = (core: SessionCore): Effect.Effect<void, never, Scope.Scope> 
     const writer = yield* own(core.writeLoop)
     yield* own(core.readLoop)
     yield* own(core.watchdog)
+    yield* own(core.drainer)
     const closer = yield* own(core.closer(Effect.asVoid(writer.await)))
     yield* Effect.addFinalizer(() =>
       Effect.gen(function*() {

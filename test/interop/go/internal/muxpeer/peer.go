@@ -1,7 +1,7 @@
 // Package muxpeer is a flag-driven muxado v2 test peer, written once against a small adapter so that the same
 // program runs on github.com/inconshreveable/muxado and on golang.ngrok.com/muxado/v2.
 //
-//	-role server -addr 127.0.0.1:0 -mode echo|typed|heartbeat|goaway|stall|sink
+//	-role server -addr 127.0.0.1:0 -mode echo|typed|heartbeat|goaway|drain|stall|sink
 //	-role client -addr host:port   -mode echo|typed|heartbeat|goaway|close|stall|bulk|rr
 //
 // A server prints "listening <addr>" once, then one line per event. A client prints its results and exits
@@ -166,6 +166,19 @@ func serveSession(sess Session) {
 				return
 			}
 			go echo(s)
+		}
+	case "drain":
+		// GoAway after the first stream, without closing: the streams already open go on being served.
+		for n := 0; ; n++ {
+			s, err := sess.AcceptStream()
+			if err != nil {
+				return
+			}
+			go echo(s)
+			if n == 0 {
+				sess.GoAway(uint32(*code), []byte(*debug))
+				say("goaway %d", *code)
+			}
 		}
 	case "typed", "heartbeat":
 		if *mode == "heartbeat" {
