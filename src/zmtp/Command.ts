@@ -186,6 +186,15 @@ export const encode = (command: Command): Uint8Array => {
 }
 
 /**
+ * libzmq 4.3 builds the ERROR it sends after a refused PLAIN or CURVE handshake from the C literal `"\x05ERROR"`,
+ * whose hex escape swallows the `E`: the body arrives as `5e "RROR"` + reason (`04 09 5e 52 52 4f 52 03 34 30 30`
+ * for status 400). A name length of 0x5e cannot fit such a short body, so reading it as ERROR is unambiguous.
+ */
+const isLibzmqError = (body: Uint8Array): boolean =>
+  body.length >= 5 && body.length < 0x5f && body[0] === 0x5e && body[1] === 0x52 && body[2] === 0x52 &&
+  body[3] === 0x4f && body[4] === 0x52
+
+/**
  * Splits a command body into its name and data (a view).
  *
  * @since 0.1.0
@@ -193,6 +202,7 @@ export const encode = (command: Command): Uint8Array => {
  */
 export const decodeRaw = (body: Uint8Array): Either.Either<Unknown, ZmtpError> => {
   const nameLength = body[0]
+  if (isLibzmqError(body)) return Either.right(unknown("ERROR", body.subarray(5)))
   if (nameLength === undefined || nameLength === 0 || nameLength + 1 > body.length) {
     return Either.left(new ZmtpError({ reason: "MalformedCommand", detail: "invalid command name length" }))
   }

@@ -42,7 +42,8 @@ import * as Behaviour from "./internal/behaviour.js"
 import * as Connection from "./internal/connection.js"
 import * as Endpoint from "./internal/endpoint.js"
 import { Peer } from "./internal/peer.js"
-import { Inbox, Pipe, Signal } from "./internal/pipe.js"
+import * as Counters from "./internal/counters.js"
+import { FairQueue, Lane, Pipe, Signal } from "./internal/pipe.js"
 import type { Mechanism } from "./Mechanism.js"
 import * as Null from "./Null.js"
 import { ZmtpError } from "./ZmtpError.js"
@@ -80,7 +81,10 @@ export interface Options {
   readonly mechanism?: Mechanism | undefined
   /** Messages queued per peer before `send` waits or drops (per the socket type). Default: 1000. */
   readonly sendHighWaterMark?: number | undefined
-  /** Messages queued for `receive` across peers before connections stop being read. Default: 1000. */
+  /**
+   * Messages queued for `receive` per peer (each peer has its own queue, taken from in turn). When a peer's
+   * queue is full its connection stops being read; SUB and XSUB drop its messages instead. Default: 1000.
+   */
   readonly receiveHighWaterMark?: number | undefined
   /** Largest inbound message in bytes; a peer that sends more is disconnected. Default: unlimited. */
   readonly maxMessageSize?: number | undefined
@@ -117,7 +121,16 @@ export type SocketEvent =
     readonly routingId: Uint8Array | undefined
     readonly userId: string | undefined
   }
-  | { readonly _tag: "Disconnected"; readonly endpoint: string; readonly error: ZmtpError }
+  | {
+    readonly _tag: "Disconnected"
+    readonly endpoint: string
+    readonly peerAddress: string
+    readonly peerSocketType: string
+    /** The routing id the peer had (ROUTER), so that the application can forget it. */
+    readonly routingId: Uint8Array | undefined
+    readonly userId: string | undefined
+    readonly error: ZmtpError
+  }
   | { readonly _tag: "HandshakeFailed"; readonly endpoint: string; readonly error: ZmtpError }
   | { readonly _tag: "ConnectFailed"; readonly endpoint: string; readonly error: ZmtpError }
 
@@ -135,6 +148,11 @@ export interface Socket {
   readonly attach: (transport: Transport, endpoint?: string) => Effect.Effect<void>
   /** Sends one message; waits or drops at the high-water mark as the socket type prescribes. */
   readonly send: (message: Message) => Effect.Effect<void, ZmtpError>
+  /**
+   * Sends one message without waiting (libzmq's `ZMQ_DONTWAIT`): where `send` would wait for room, fails with
+   * `WouldBlock` instead and the message is not queued. Where `send` drops (PUB, ROUTER), so does this.
+   */
+  readonly trySend: (message: Message) => Effect.Effect<void, ZmtpError>
   /** The next message. */
   readonly receive: Effect.Effect<Message, ZmtpError>
   /** Messages as they arrive; ends when the socket closes. */
@@ -146,7 +164,35 @@ export interface Socket {
   readonly unsubscribe: (topic: Uint8Array | string) => Effect.Effect<void, ZmtpError>
   /** Peers with a finished handshake. */
   readonly connectedPeers: Effect.Effect<number>
+  /** This socket's counters since it opened (the process-wide totals are in `metrics`). */
+  readonly stats: Effect.Effect<Stats>
 }
+
+/**
+ * A socket's counters. Bytes include ZMTP framing (and CURVE boxes); messages count whole multipart messages.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface Stats {
+  readonly messagesIn: number
+  readonly messagesOut: number
+  readonly bytesIn: number
+  readonly bytesOut: number
+  /** Dropped at a high-water mark (PUB/XPUB per subscriber, SUB/XSUB inbound, ROUTER) or for want of a route. */
+  readonly dropped: number
+  readonly handshakeFailures: number
+}
+
+/**
+ * Process-wide counters over every ZMTP socket (`effect/Metric`), updated once per read, per written batch and per
+ * dropping send rather than per message: `zmtp_messages_in`, `zmtp_messages_out`, `zmtp_bytes_in`,
+ * `zmtp_bytes_out`, `zmtp_messages_dropped`, `zmtp_handshake_failures`.
+ *
+ * @since 0.1.0
+ * @category metrics
+ */
+export const metrics = Counters.metrics
 
 const encoder = new TextEncoder()
 
@@ -207,22 +253,25 @@ export const make = (options: Options): Effect.Effect<Socket, ZmtpError, Scope.S
     const events = yield* PubSub.sliding<SocketEvent>(1024)
     const emit = (event: SocketEvent) => PubSub.publish(events, event)
     const signal = new Signal()
+    const counters = new Counters.Counters()
+    const receiveHwm = Math.max(1, options.receiveHighWaterMark ?? 1000)
     const peers = new Set<Peer>()
     let closing = false
     const closedError = () => new ZmtpError({ reason: "Closed", detail: "socket is closed" })
     const core: Behaviour.Core = {
       type,
-      inbox: new Inbox(Math.max(1, options.receiveHighWaterMark ?? 1000)),
+      inbox: new FairQueue(),
       signal,
       peers,
       routerMandatory: options.routerMandatory === true,
       routerHandover: options.routerHandover === true,
-      closed: closedError
+      closed: closedError,
+      counters
     }
     const behaviour = Behaviour.make(core)
     let peerIds = 0
     const newPeer = (endpoint: string, persistent: boolean) =>
-      new Peer(peerIds++, endpoint, new Pipe(sendHwm, () => signal.notify()), persistent)
+      new Peer(peerIds++, endpoint, new Pipe(sendHwm, () => signal.notify()), new Lane(receiveHwm), persistent)
 
     const fibers = yield* FiberSet.make()
     // Listeners close after the linger finalizer below (scopes close in reverse order).
@@ -240,7 +289,11 @@ export const make = (options: Options): Effect.Effect<Socket, ZmtpError, Scope.S
       Effect.gen(function*() {
         const connectionConfig = { ...config, endpoint }
         const connection = yield* Connection.handshake(transport, connectionConfig).pipe(
-          Effect.tapError((error) => emit({ _tag: "HandshakeFailed", endpoint, error })),
+          Effect.tapError((error) => {
+            counters.handshakeFailures++
+            counters.flush()
+            return emit({ _tag: "HandshakeFailed", endpoint, error })
+          }),
           Effect.withSpan("zmtp.handshake", {
             attributes: { "messaging.system": "zeromq", "zmtp.socket_type": type, "zmtp.endpoint": endpoint }
           })
@@ -268,8 +321,9 @@ export const make = (options: Options): Effect.Effect<Socket, ZmtpError, Scope.S
           Connection.run(connection, connectionConfig, {
             pipe: peer.pipe,
             deliver: (message) => behaviour.deliver(peer, message),
-            awaitRoom: core.inbox.awaitRoom,
-            onSubscription: (subscribe, topic) => behaviour.onSubscription(peer, subscribe, topic)
+            awaitRoom: core.inbox.awaitRoom(peer.lane),
+            onSubscription: (subscribe, topic) => behaviour.onSubscription(peer, subscribe, topic),
+            counters
           }),
           Deferred.await(kicked)
         )).pipe(Effect.onInterrupt(() => Effect.sync(() => {
@@ -277,12 +331,21 @@ export const make = (options: Options): Effect.Effect<Socket, ZmtpError, Scope.S
           peer.connection = undefined
           behaviour.detach(peer)
         })))
+        const routingId = peer.routingId
         peers.delete(peer)
         peer.connection = undefined
         peer.kick = undefined
         behaviour.detach(peer)
         const error = Exit.isFailure(exit) ? Option.getOrElse(Cause.failureOption(exit.cause), closedError) : closedError()
-        yield* emit({ _tag: "Disconnected", endpoint, error })
+        yield* emit({
+          _tag: "Disconnected",
+          endpoint,
+          peerAddress: connection.peerAddress,
+          peerSocketType: connection.peerSocketType,
+          routingId,
+          userId: connection.userId,
+          error
+        })
         // The peer closed: finish gracefully so our last writes still reach it. Anything else: abort.
         if (error.reason === "Closed") yield* transport.close({ timeout: Duration.seconds(1) })
         return yield* error
@@ -379,17 +442,19 @@ export const make = (options: Options): Effect.Effect<Socket, ZmtpError, Scope.S
     )
 
     const receive = behaviour.receive
+    const send = (dontWait: boolean) => (message: Message) =>
+      closing
+        ? Effect.fail(closedError())
+        : message.length === 0
+        ? Effect.fail(new ZmtpError({ reason: "InvalidState", detail: "a message has at least one frame" }))
+        : behaviour.send(message, dontWait)
     const socket: Socket = {
       type,
       bind,
       connect,
       attach,
-      send: (message) =>
-        closing
-          ? Effect.fail(closedError())
-          : message.length === 0
-          ? Effect.fail(new ZmtpError({ reason: "InvalidState", detail: "a message has at least one frame" }))
-          : behaviour.send(message),
+      send: send(false),
+      trySend: send(true),
       receive,
       messages: Stream.repeatEffectOption(Effect.mapError(receive, Option.some)).pipe(
         Stream.catchAll((error) => error.reason === "Closed" ? Stream.empty : Stream.fail(error))
@@ -397,7 +462,15 @@ export const make = (options: Options): Effect.Effect<Socket, ZmtpError, Scope.S
       events: Effect.map(PubSub.subscribe(events), (queue) => Stream.fromQueue(queue)),
       subscribe: (topic) => behaviour.subscribe(toTopic(topic), true),
       unsubscribe: (topic) => behaviour.subscribe(toTopic(topic), false),
-      connectedPeers: Effect.sync(() => peers.size)
+      connectedPeers: Effect.sync(() => peers.size),
+      stats: Effect.sync(() => ({
+        messagesIn: counters.messagesIn,
+        messagesOut: counters.messagesOut,
+        bytesIn: counters.bytesIn,
+        bytesOut: counters.bytesOut,
+        dropped: counters.dropped,
+        handshakeFailures: counters.handshakeFailures
+      }))
     }
     return socket
   })

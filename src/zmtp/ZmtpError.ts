@@ -21,6 +21,8 @@ import * as Data from "effect/Data"
  * - `HeartbeatTimeout`: the peer went silent past the heartbeat timeout or the TTL it asked for.
  * - `HostUnreachable`: a ROUTER in mandatory mode was asked to send to an unknown routing id.
  * - `InvalidEndpoint`: an endpoint string that is not `tcp://host:port`, `ipc://path` or `memory://name`.
+ * - `WouldBlock`: a non-blocking send (`trySend`) found no room: every pipe it may use is at its high-water mark
+ *   (or, for load-balanced types, there is no peer yet), as libzmq's `EAGAIN` with `ZMQ_DONTWAIT`.
  * - `InvalidState`: an operation out of the socket's order (a REQ sending twice, receiving on a PUB, …).
  * - `Transport`: the transport underneath failed; `cause` holds the `TransportError`.
  * - `Closed`: the socket or connection is closed.
@@ -43,6 +45,7 @@ export type ZmtpErrorReason =
   | "HeartbeatTimeout"
   | "HostUnreachable"
   | "InvalidEndpoint"
+  | "WouldBlock"
   | "InvalidState"
   | "Transport"
   | "Closed"

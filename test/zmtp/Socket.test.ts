@@ -8,8 +8,6 @@ import * as Redacted from "effect/Redacted"
 import * as Schedule from "effect/Schedule"
 import * as Stream from "effect/Stream"
 import * as TestClock from "effect/TestClock"
-import * as Memory from "../../src/transport/Memory.js"
-import * as Transport from "../../src/transport/Transport.js"
 import * as Command from "../../src/zmtp/Command.js"
 import * as Curve from "../../src/zmtp/Curve.js"
 import * as Frame from "../../src/zmtp/Frame.js"
@@ -17,53 +15,9 @@ import * as Greeting from "../../src/zmtp/Greeting.js"
 import * as Metadata from "../../src/zmtp/Metadata.js"
 import * as Plain from "../../src/zmtp/Plain.js"
 import * as Socket from "../../src/zmtp/Socket.js"
+import { endpoint as newEndpoint, msg, pair, rawPeer, settle, text, texts } from "./support.js"
 
-const text = (bytes: Uint8Array | undefined) => bytes === undefined ? "<none>" : new TextDecoder().decode(bytes)
-const texts = (message: ReadonlyArray<Uint8Array>) => message.map(text)
-const msg = (...parts: Array<string>) => parts.map(Socket.frame)
-let n = 0
-const endpoint = () => `memory://socket-test-${n++}`
-
-/** Lets forked fibers run (handshakes over memory pairs need no clock). */
-const settle = Effect.forEach(Array.from({ length: 20 }), () => Effect.yieldNow(), { discard: true })
-
-const pair = (a: Socket.Options, b: Socket.Options) =>
-  Effect.gen(function*() {
-    const address = endpoint()
-    const server = yield* Socket.make(a)
-    yield* server.bind(address)
-    const client = yield* Socket.make(b)
-    yield* client.connect(address)
-    return [server, client] as const
-  })
-
-/** A raw peer on the other end of a memory pair: reads and writes bytes. */
-const rawPeer = (socket: Socket.Socket) =>
-  Effect.gen(function*() {
-    const [ours, theirs] = yield* Memory.pair()
-    yield* socket.attach(ours, "memory://raw")
-    let buffer: Uint8Array = new Uint8Array(0)
-    const readExactly = (size: number): Effect.Effect<Uint8Array, unknown> =>
-      Effect.gen(function*() {
-        while (buffer.length < size) {
-          const result = yield* theirs.read
-          if (Transport.isEof(result)) return yield* Effect.fail("eof")
-          buffer = Transport.concat([buffer, ...result])
-        }
-        const out = buffer.subarray(0, size)
-        buffer = buffer.subarray(size)
-        return out
-      })
-    const readFrame = Effect.gen(function*() {
-      const head = yield* readExactly(2)
-      const size = (head[0]! & Frame.LONG) !== 0
-        ? Number(Buffer.from(Transport.concat([head.subarray(1), yield* readExactly(7)])).readBigUInt64BE())
-        : head[1]!
-      const body = yield* readExactly(size)
-      return { flags: head[0]!, body }
-    })
-    return { transport: theirs, readExactly, readFrame }
-  })
+const endpoint = () => newEndpoint()
 
 describe("Socket", () => {
   it.scoped("DEALER to ROUTER with an identity, and the reply back", () =>

@@ -2,26 +2,24 @@ import * as Effect from "effect/Effect"
 import * as Command from "../Command.js"
 import type { Message } from "../Frame.js"
 import { ZmtpError } from "../ZmtpError.js"
-import type { Peer } from "./peer.js"
+import type { Counters } from "./counters.js"
+import type { Inbound, Peer } from "./peer.js"
 import { keyOf, Subscriptions } from "./peer.js"
-import type { Inbox, Signal } from "./pipe.js"
+import type { FairQueue, Signal } from "./pipe.js"
 
-/** An inbound message with the peer it came from. */
-export interface Inbound {
-  readonly peer: Peer
-  readonly message: Message
-}
+export type { Inbound } from "./peer.js"
 
 /** What every behaviour shares with the socket. */
 export interface Core {
   readonly type: string
-  readonly inbox: Inbox<Inbound>
+  readonly inbox: FairQueue<Inbound>
   /** Notified when a pipe gains room or peers come and go. */
   readonly signal: Signal
   readonly peers: Set<Peer>
   readonly routerMandatory: boolean
   readonly routerHandover: boolean
   readonly closed: () => ZmtpError
+  readonly counters: Counters
 }
 
 /** The part of a socket that differs by type: routing out, queueing in, peer bookkeeping. */
@@ -31,11 +29,13 @@ export interface Behaviour {
   /** A peer finished its handshake; false refuses the connection. */
   readonly attach: (peer: Peer) => boolean
   readonly detach: (peer: Peer) => void
-  readonly send: (message: Message) => Effect.Effect<void, ZmtpError>
+  /** Sends by the type's rules; with `dontWait`, fails with `WouldBlock` where it would wait for room. */
+  readonly send: (message: Message, dontWait: boolean) => Effect.Effect<void, ZmtpError>
   readonly receive: Effect.Effect<Message, ZmtpError>
-  /** A whole message from a peer; false when the inbox is full (the connection's reader waits). */
+  /** A whole message from a peer; false when its lane is full (the connection's reader waits for room). */
   readonly deliver: (peer: Peer, message: Message) => boolean
-  readonly onSubscription: (peer: Peer, subscribe: boolean, topic: Uint8Array) => void
+  /** SUBSCRIBE / CANCEL from a peer; false when it cannot be taken now (the reader waits for room, then retries). */
+  readonly onSubscription: (peer: Peer, subscribe: boolean, topic: Uint8Array) => boolean
   readonly subscribe: (topic: Uint8Array, subscribe: boolean) => Effect.Effect<void, ZmtpError>
 }
 
@@ -56,12 +56,16 @@ export const compatible: Readonly<Record<string, ReadonlyArray<string>>> = {
 
 const invalidState = (detail: string) => Effect.fail(new ZmtpError({ reason: "InvalidState", detail }))
 
+const wouldBlock = (detail: string) => new ZmtpError({ reason: "WouldBlock", detail })
+
 const notSupported = (core: Core, what: string) => invalidState(`${core.type} sockets cannot ${what}`)
 
 const receiveAny = (core: Core): Effect.Effect<Message, ZmtpError> =>
   Effect.map(core.inbox.take(core.closed), (item) => item.message)
 
-const deliverToInbox = (core: Core) => (peer: Peer, message: Message) => core.inbox.offer({ peer, message })
+const deliverToInbox = (core: Core) => (peer: Peer, message: Message) => core.inbox.offer(peer.lane, { peer, message })
+
+const ignoreSubscription = () => true
 
 /** Round-robin over peers whose pipe has room, one whole message at a time; waits while all are full. */
 class LoadBalancer {
@@ -95,13 +99,14 @@ class LoadBalancer {
     return undefined
   }
 
-  send(message: Message): Effect.Effect<Peer, ZmtpError> {
+  send(message: Message, dontWait: boolean): Effect.Effect<Peer, ZmtpError> {
     return Effect.suspend(() => {
       const peer = this.tryOffer(message)
       if (peer !== undefined) return Effect.succeed(peer)
+      if (dontWait) return Effect.fail(wouldBlock(this.active.length === 0 ? "no peer" : "every peer's pipe is full"))
       return Effect.flatMap(
         this.core.signal.waitUntil(() => this.active.some((p) => !p.pipe.isFull)),
-        () => this.send(message)
+        () => this.send(message, false)
       )
     })
   }
@@ -128,10 +133,10 @@ const balanced = (
       attached.delete(peer)
       if (!peer.persistent) lb.remove(peer)
     },
-    send: options.sends ? (message) => Effect.asVoid(lb.send(message)) : () => notSupported(core, "send"),
+    send: options.sends ? (message, dontWait) => Effect.asVoid(lb.send(message, dontWait)) : () => notSupported(core, "send"),
     receive: receives ? receiveAny(core) : notSupported(core, "receive"),
     deliver: receives ? deliverToInbox(core) : () => true,
-    onSubscription: () => {},
+    onSubscription: ignoreSubscription,
     subscribe: () => notSupported(core, "subscribe")
   }
 }
@@ -153,16 +158,20 @@ const router = (core: Core): Behaviour => {
   }
   const unreachable = (routingId: Uint8Array) =>
     new ZmtpError({ reason: "HostUnreachable", routingId, detail: "no peer with this routing id" })
-  const sendTo = (peer: Peer, routingId: Uint8Array, payload: Message): Effect.Effect<void, ZmtpError> =>
+  const drop = Effect.sync(() => {
+    core.counters.dropped++
+    core.counters.flush()
+  })
+  const dropOrFail = (routingId: Uint8Array) => core.routerMandatory ? Effect.fail(unreachable(routingId)) : drop
+  const sendTo = (peer: Peer, routingId: Uint8Array, payload: Message, dontWait: boolean): Effect.Effect<void, ZmtpError> =>
     Effect.suspend(() => {
-      if (routes.get(keyOf(routingId)) !== peer) {
-        return core.routerMandatory ? Effect.fail(unreachable(routingId)) : Effect.void
-      }
+      if (routes.get(keyOf(routingId)) !== peer) return dropOrFail(routingId)
       if (peer.pipe.offer(payload)) return Effect.void
-      if (!core.routerMandatory) return Effect.void
+      if (!core.routerMandatory) return drop
+      if (dontWait) return Effect.fail(wouldBlock("the peer's pipe is full"))
       return Effect.flatMap(
         core.signal.waitUntil(() => !peer.pipe.isFull || routes.get(keyOf(routingId)) !== peer),
-        () => sendTo(peer, routingId, payload)
+        () => sendTo(peer, routingId, payload, false)
       )
     })
   return {
@@ -199,18 +208,18 @@ const router = (core: Core): Behaviour => {
       peer.pipe.clear()
       core.signal.notify()
     },
-    send: (message) =>
+    send: (message, dontWait) =>
       Effect.suspend(() => {
-        if (message.length < 2) return Effect.void
+        if (message.length < 2) return drop
         const routingId = message[0]!
         const peer = routes.get(keyOf(routingId))
-        if (peer === undefined) return core.routerMandatory ? Effect.fail(unreachable(routingId)) : Effect.void
-        return sendTo(peer, routingId, message.slice(1))
+        if (peer === undefined) return dropOrFail(routingId)
+        return sendTo(peer, routingId, message.slice(1), dontWait)
       }),
     receive: receiveAny(core),
     deliver: (peer, message) =>
-      peer.routingId === undefined ? true : core.inbox.offer({ peer, message: [peer.routingId, ...message] }),
-    onSubscription: () => {},
+      peer.routingId === undefined ? true : core.inbox.offer(peer.lane, { peer, message: [peer.routingId, ...message] }),
+    onSubscription: ignoreSubscription,
     subscribe: () => notSupported(core, "subscribe")
   }
 }
@@ -233,10 +242,10 @@ const req = (core: Core): Behaviour => {
   })
   return {
     ...base,
-    send: (message) =>
+    send: (message, dontWait) =>
       Effect.suspend(() => {
         if (awaiting !== undefined) return invalidState("REQ must receive the reply before sending again")
-        return Effect.map(lb.send([emptyFrame, ...message]), (peer) => {
+        return Effect.map(lb.send([emptyFrame, ...message], dontWait), (peer) => {
           awaiting = peer
         })
       }),
@@ -267,28 +276,46 @@ const rep = (core: Core): Behaviour => {
         const { envelope, peer } = pending
         pending = undefined
         // The requester may be gone; like libzmq, the reply is then dropped.
-        if (peer.isConnected) peer.pipe.offer([...envelope, ...message])
+        if (peer.isConnected && peer.pipe.offer([...envelope, ...message])) return Effect.void
+        core.counters.dropped++
+        core.counters.flush()
         return Effect.void
       }),
     receive,
     deliver: deliverToInbox(core),
-    onSubscription: () => {},
+    onSubscription: ignoreSubscription,
     subscribe: () => notSupported(core, "subscribe")
   }
 }
 
-/** PUB / XPUB: fan out to the peers whose subscriptions match frame 0, dropping at a full pipe. */
-const publisher = (core: Core, verbose: boolean): Behaviour => {
+/**
+ * PUB / XPUB: fan out to the peers whose subscriptions match frame 0, dropping for each peer whose pipe is full
+ * (a slow subscriber loses messages; the others do not wait for it). XPUB passes a subscription up when its prefix
+ * gains its first subscriber and a cancel when it loses its last, as libzmq's XPUB does without XPUB_VERBOSE.
+ */
+const publisher = (core: Core, xpub: boolean): Behaviour => {
   const subscribers = new Set<Peer>()
-  const onSubscription = (peer: Peer, subscribe: boolean, topic: Uint8Array) => {
-    if (subscribe) peer.subscriptions.add(topic)
-    else peer.subscriptions.remove(topic)
-    if (verbose) {
-      const message = new Uint8Array(topic.length + 1)
-      message[0] = subscribe ? 1 : 0
-      message.set(topic, 1)
-      core.inbox.offer({ peer, message: [message] })
+  /** How many peers subscribe to each prefix. */
+  const all = new Subscriptions()
+  const notify = (peer: Peer, subscribe: boolean, topic: Uint8Array, force: boolean): boolean => {
+    const message = new Uint8Array(topic.length + 1)
+    message[0] = subscribe ? 1 : 0
+    message.set(topic, 1)
+    if (force) {
+      core.inbox.force(peer.lane, { peer, message: [message] })
+      return true
     }
+    return core.inbox.offer(peer.lane, { peer, message: [message] })
+  }
+  const onSubscription = (peer: Peer, subscribe: boolean, topic: Uint8Array): boolean => {
+    // The XPUB application must see the change: with a full lane the reader waits and comes back.
+    if (xpub && peer.lane.isFull) return false
+    if (subscribe) {
+      if (peer.subscriptions.add(topic) && all.add(topic) && xpub) notify(peer, true, topic, false)
+    } else if (peer.subscriptions.remove(topic) && all.remove(topic) && xpub) {
+      notify(peer, false, topic, false)
+    }
+    return true
   }
   return {
     register: () => {},
@@ -300,33 +327,36 @@ const publisher = (core: Core, verbose: boolean): Behaviour => {
       subscribers.delete(peer)
       for (const prefix of peer.subscriptions.prefixes()) {
         while (!peer.subscriptions.remove(prefix)) { /* drop every count */ }
-        if (verbose) onSubscriptionLost(core, peer, prefix)
+        // Bounded by the prefixes this peer held, which we kept anyway.
+        if (all.remove(prefix) && xpub) notify(peer, false, prefix, true)
       }
       peer.pipe.clear()
     },
     send: (message) =>
       Effect.sync(() => {
         const topic = message[0]
-        for (const peer of subscribers) if (peer.subscriptions.matches(topic)) peer.pipe.offer(message)
+        let dropped = 0
+        for (const peer of subscribers) {
+          if (peer.subscriptions.matches(topic) && !peer.pipe.offer(message)) dropped++
+        }
+        if (dropped > 0) {
+          core.counters.dropped += dropped
+          core.counters.flush()
+        }
       }),
-    receive: verbose ? receiveAny(core) : notSupported(core, "receive"),
+    receive: xpub ? receiveAny(core) : notSupported(core, "receive"),
     deliver: (peer, message) => {
-      // ZMTP 3.0 subscriptions: a single frame starting with 01 (subscribe) or 00 (cancel).
+      // ZMTP 3.0 subscriptions: a single frame starting with 01 (subscribe) or 00 (cancel). Other messages from
+      // subscribers are dropped, as libzmq's PUB does.
       const frame = message[0]!
       if (message.length === 1 && frame.length > 0 && frame[0]! <= 1) {
-        onSubscription(peer, frame[0] === 1, frame.subarray(1))
+        return onSubscription(peer, frame[0] === 1, frame.subarray(1))
       }
       return true
     },
     onSubscription,
     subscribe: () => notSupported(core, "subscribe")
   }
-}
-
-const onSubscriptionLost = (core: Core, peer: Peer, prefix: Uint8Array) => {
-  const message = new Uint8Array(prefix.length + 1)
-  message.set(prefix, 1)
-  core.inbox.offer({ peer, message: [message] })
 }
 
 /** Sends a subscription change to one peer in the form its ZMTP version understands. */
@@ -345,7 +375,11 @@ const sendSubscription = (peer: Peer, subscribe: boolean, topic: Uint8Array) => 
   }
 }
 
-/** SUB / XSUB: subscriptions sent to every publisher (and resent on reconnect), fair-queued in. */
+/**
+ * SUB / XSUB: subscriptions sent to every publisher (and resent on reconnect), fair-queued in. A full lane drops
+ * the message instead of pausing the connection, so a slow application loses messages, not the connection's
+ * liveness (PINGs and our subscriptions keep flowing).
+ */
 const subscriber = (core: Core, raw: boolean): Behaviour => {
   const local = new Subscriptions()
   const publishers = new Set<Peer>()
@@ -376,8 +410,11 @@ const subscriber = (core: Core, raw: boolean): Behaviour => {
         return Effect.void
       }),
     receive: receiveAny(core),
-    deliver: (peer, message) => raw || local.matches(message[0]) ? core.inbox.offer({ peer, message }) : true,
-    onSubscription: () => {},
+    deliver: (peer, message) => {
+      if ((raw || local.matches(message[0])) && !core.inbox.offer(peer.lane, { peer, message })) core.counters.dropped++
+      return true
+    },
+    onSubscription: ignoreSubscription,
     subscribe: (topic, subscribe) => Effect.sync(() => change(topic, subscribe))
   }
 }

@@ -10,6 +10,7 @@ import * as Greeting from "../Greeting.js"
 import type { Cipher, Mechanism } from "../Mechanism.js"
 import * as Metadata from "../Metadata.js"
 import { ZmtpError } from "../ZmtpError.js"
+import type { Counters } from "./counters.js"
 import type { ControlFrame, Pipe } from "./pipe.js"
 
 export interface HeartbeatConfig {
@@ -187,11 +188,13 @@ export const handshake = (
 export interface Handlers {
   /** The outbound queue this connection drains. */
   readonly pipe: Pipe
-  /** Offers a complete inbound message; `false` when the socket's inbox is full (the reader then waits). */
+  /** Offers a complete inbound message; `false` when the peer's inbound lane is full (the reader then waits). */
   readonly deliver: (message: Frame.Message) => boolean
+  /** Waits until the peer's inbound lane has room. */
   readonly awaitRoom: Effect.Effect<void>
-  /** SUBSCRIBE and CANCEL from the peer. */
-  readonly onSubscription: (subscribe: boolean, topic: Uint8Array) => void
+  /** SUBSCRIBE and CANCEL from the peer; `false` when it cannot be taken yet (the reader waits for room). */
+  readonly onSubscription: (subscribe: boolean, topic: Uint8Array) => boolean
+  readonly counters: Counters
 }
 
 /** Messages taken from the pipe per write; their frames are coalesced into one buffer. */
@@ -249,9 +252,15 @@ export const run = (connection: Connection, config: ConnectionConfig, handlers: 
     let received = 0
     const peerTtl = yield* Ref.make(0)
 
+    const counters = handlers.counters
     const writer = Effect.forever(
       Effect.flatMap(pipe.take(batchMessages), (batch) => {
         const chunks = encodeBatch(cipher, batch.control, batch.messages)
+        let bytes = 0
+        for (const chunk of chunks) bytes += chunk.length
+        counters.messagesOut += batch.messages.length
+        counters.bytesOut += bytes
+        counters.flush()
         return Effect.mapError(
           chunks.length === 1 ? transport.write(chunks[0]!) : transport.writeAll(chunks),
           transportError(endpoint)
@@ -264,30 +273,34 @@ export const run = (connection: Connection, config: ConnectionConfig, handlers: 
     let ttlRequested = 0
 
     /** Handles decoded frames; returns an Effect only when the inbox is full and the reader must wait. */
+    // Whether frames[0] is already decrypted: a frame kept while waiting for room must not be opened twice (its
+    // nonce would then look replayed).
+    let headOpened = false
+    const waitForRoom = (): Effect.Effect<void, ZmtpError> => Effect.flatMap(handlers.awaitRoom, () => process() ?? Effect.void)
     const process = (): Effect.Effect<void, ZmtpError> | undefined => {
       while (frames.length > 0) {
         let frame = frames[0]!
-        if (cipher !== undefined) {
+        if (cipher !== undefined && !headOpened) {
           // libzmq 4.3 carries MESSAGE boxes in data frames (the flags inside the box are what count).
           const opened = cipher.decrypt(frame.body)
           if (Either.isLeft(opened)) return Effect.fail(new ZmtpError({ ...opened.left, endpoint }))
           frame = opened.right
+          frames[0] = frame
+          headOpened = true
         }
         if (frame.command) {
-          frames.shift()
           const command = Command.decode(frame.body)
           if (Either.isLeft(command)) return Effect.fail(new ZmtpError({ ...command.left, endpoint }))
           const c = command.right
+          if ((c._tag === "Subscribe" || c._tag === "Cancel") && !handlers.onSubscription(c._tag === "Subscribe", c.topic)) {
+            return waitForRoom()
+          }
+          frames.shift()
+          headOpened = false
           switch (c._tag) {
             case "Ping":
               pipe.offerControl({ command: true, body: Command.encode(Command.pong(c.context)) })
               if (c.ttl > 0) ttlRequested = c.ttl * 100
-              break
-            case "Subscribe":
-              handlers.onSubscription(true, c.topic)
-              break
-            case "Cancel":
-              handlers.onSubscription(false, c.topic)
               break
             case "Error":
               return Effect.fail(new ZmtpError({ reason: "PeerError", endpoint, code: c.reason }))
@@ -299,16 +312,17 @@ export const run = (connection: Connection, config: ConnectionConfig, handlers: 
         }
         if (frame.more) {
           frames.shift()
+          headOpened = false
           parts.push(frame.body)
           continue
         }
         const message = parts.length === 0 ? [frame.body] : [...parts, frame.body]
-        if (!handlers.deliver(message)) {
-          // Keep the frame; wait for room, then resume where we stopped.
-          return Effect.flatMap(handlers.awaitRoom, () => process() ?? Effect.void)
-        }
+        // Keep the frame; wait for room, then resume where we stopped.
+        if (!handlers.deliver(message)) return waitForRoom()
         frames.shift()
+        headOpened = false
         parts = []
+        counters.messagesIn++
       }
       return undefined
     }
@@ -323,10 +337,12 @@ export const run = (connection: Connection, config: ConnectionConfig, handlers: 
         if (Transport.isEof(result)) return Effect.fail(fail("Closed", "peer closed the connection"))
         received++
         for (const chunk of result) {
+          counters.bytesIn += chunk.length
           const error = decoder.decode(chunk, frames)
           if (error !== undefined) return Effect.fail(new ZmtpError({ ...error, endpoint }))
         }
         const waiting = process()
+        counters.flush()
         if (ttlRequested > 0) {
           const ttl = ttlRequested
           ttlRequested = 0

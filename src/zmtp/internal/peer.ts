@@ -1,5 +1,12 @@
+import type { Message } from "../Frame.js"
 import type { Connection } from "./connection.js"
-import type { Pipe } from "./pipe.js"
+import type { Lane, Pipe } from "./pipe.js"
+
+/** An inbound message with the peer it came from. */
+export interface Inbound {
+  readonly peer: Peer
+  readonly message: Message
+}
 
 /** Counted prefix subscriptions, as PUB/XPUB keep them per peer and SUB keeps them locally. */
 export class Subscriptions {
@@ -70,6 +77,8 @@ export class Peer {
     readonly id: number,
     readonly endpoint: string,
     readonly pipe: Pipe,
+    /** Messages from this peer waiting for the application (fair-queued with the other peers'). */
+    readonly lane: Lane<Inbound>,
     /** Created by `connect`: exists before and between connections. */
     readonly persistent: boolean
   ) {}

@@ -180,16 +180,13 @@ export class Pipe {
   }
 }
 
-/**
- * The inbound queue of a socket: many connection readers push, the application takes. Bounded by the receive
- * high-water mark (in messages); a reader that finds it full waits, which stops reading that connection.
- */
-export class Inbox<A> {
-  private readonly items = new Fifo<A>()
-  private takers: Array<Resume> = []
-  private readonly room = new Signal()
-  private closedWith: unknown = undefined
-  private closed = false
+/** One peer's inbound queue inside a `FairQueue`, bounded by the receive high-water mark (in messages). */
+export class Lane<A> {
+  readonly items = new Fifo<A>()
+  /** Whether the lane is in its queue's ring of lanes with items. */
+  queued = false
+  /** The connection reader waiting for room (one reader per peer). */
+  waiter: Resume | undefined = undefined
 
   constructor(readonly capacity: number) {}
 
@@ -200,25 +197,85 @@ export class Inbox<A> {
   get isFull(): boolean {
     return this.items.length >= this.capacity
   }
+}
 
-  /** Queues an item; false when full. Once closed, items are discarded (true), so no reader waits for room. */
-  offer(item: A): boolean {
+/**
+ * The inbound side of a socket: one bounded lane per peer, taken from in turn (libzmq's fair queueing), so that a
+ * fast peer cannot starve a slow one. A reader that finds its own lane full waits (or its socket type drops);
+ * the other peers' readers go on.
+ */
+export class FairQueue<A> {
+  /** Lanes with items, in turn order. */
+  private ring: Array<Lane<A>> = []
+  private next = 0
+  private takers: Array<Resume> = []
+  private closed = false
+
+  /** Queues an item in a peer's lane; false when that lane is full. Once closed, items are discarded (true). */
+  offer(lane: Lane<A>, item: A): boolean {
     if (this.closed) return true
-    if (this.items.length >= this.capacity) return false
-    this.items.push(item)
+    if (lane.items.length >= lane.capacity) return false
+    lane.items.push(item)
+    if (!lane.queued) {
+      lane.queued = true
+      this.ring.push(lane)
+    }
     if (this.takers.length > 0) this.takers.shift()!(Effect.void)
     return true
   }
 
-  /** Waits until there is room (or the inbox is closed). */
-  readonly awaitRoom: Effect.Effect<void> = Effect.suspend(() =>
-    this.room.waitUntil(() => this.closed || this.items.length < this.capacity)
-  )
+  /**
+   * Queues an item past the lane's mark. Only for notifications bounded by state the socket already holds (the
+   * subscriptions a departing XPUB peer had), never for data.
+   */
+  force(lane: Lane<A>, item: A): void {
+    if (this.closed) return
+    lane.items.push(item)
+    if (!lane.queued) {
+      lane.queued = true
+      this.ring.push(lane)
+    }
+    if (this.takers.length > 0) this.takers.shift()!(Effect.void)
+  }
 
+  /** Waits until the lane has room (or the queue is closed). */
+  awaitRoom(lane: Lane<A>): Effect.Effect<void> {
+    return Effect.async<void>((resume) => {
+      if (this.closed || lane.items.length < lane.capacity) return resume(Effect.void)
+      lane.waiter = resume
+      return Effect.sync(() => {
+        if (lane.waiter === resume) lane.waiter = undefined
+      })
+    })
+  }
+
+  /** The next item in turn: one from each lane with items, round and round. */
   poll(): A | undefined {
-    const item = this.items.shift()
-    if (item !== undefined) this.room.notify()
+    const n = this.ring.length
+    if (n === 0) return undefined
+    if (this.next >= n) this.next = 0
+    const lane = this.ring[this.next]!
+    const item = lane.items.shift()!
+    if (lane.items.length === 0) {
+      lane.queued = false
+      // The following lane slides into this index: `next` already points at it.
+      this.ring.splice(this.next, 1)
+    } else {
+      this.next++
+    }
+    const waiter = lane.waiter
+    if (waiter !== undefined) {
+      lane.waiter = undefined
+      waiter(Effect.void)
+    }
     return item
+  }
+
+  /** Items queued across lanes. */
+  get size(): number {
+    let size = 0
+    for (const lane of this.ring) size += lane.items.length
+    return size
   }
 
   /** Waits for the next item; fails with the close reason once closed and drained. */
@@ -232,7 +289,7 @@ export class Inbox<A> {
   }
 
   private readonly awaitItem: Effect.Effect<void> = Effect.async<void>((resume) => {
-    if (this.items.length > 0 || this.closed) return resume(Effect.void)
+    if (this.ring.length > 0 || this.closed) return resume(Effect.void)
     this.takers.push(resume)
     return Effect.sync(() => {
       const index = this.takers.indexOf(resume)
@@ -240,17 +297,17 @@ export class Inbox<A> {
     })
   })
 
-  close(reason?: unknown): void {
+  /** Wakes every taker and waiting reader; later offers are discarded. */
+  close(): void {
     if (this.closed) return
     this.closed = true
-    this.closedWith = reason
     const takers = this.takers
     this.takers = []
     for (const taker of takers) taker(Effect.void)
-    this.room.notify()
-  }
-
-  get closeReason(): unknown {
-    return this.closedWith
+    for (const lane of this.ring) {
+      const waiter = lane.waiter
+      lane.waiter = undefined
+      waiter?.(Effect.void)
+    }
   }
 }

@@ -1,0 +1,210 @@
+/**
+ * High-water marks per peer, fair queueing, the drop policies of PUB and SUB, non-blocking sends, counters and
+ * the peer details in socket events.
+ */
+import { assert, describe, it } from "@effect/vitest"
+import * as Chunk from "effect/Chunk"
+import * as Effect from "effect/Effect"
+import * as Fiber from "effect/Fiber"
+import * as Stream from "effect/Stream"
+import * as TestClock from "effect/TestClock"
+import * as Command from "../../src/zmtp/Command.js"
+import * as Frame from "../../src/zmtp/Frame.js"
+import * as Greeting from "../../src/zmtp/Greeting.js"
+import * as Metadata from "../../src/zmtp/Metadata.js"
+import * as Socket from "../../src/zmtp/Socket.js"
+import { endpoint, msg, pair, rawPeer, settle, text, texts } from "./support.js"
+
+const range = (n: number) => Array.from({ length: n }, (_, i) => i)
+
+describe("Socket high-water marks and fair queueing", () => {
+  it.scoped("ROUTER takes from its peers in turn, not in arrival order", () =>
+    Effect.gen(function*() {
+      const address = endpoint()
+      const router = yield* Socket.make({ type: "ROUTER", linger: 0 })
+      yield* router.bind(address)
+      const a = yield* Socket.make({ type: "DEALER", identity: "a", linger: 0 })
+      const b = yield* Socket.make({ type: "DEALER", identity: "b", linger: 0 })
+      yield* a.connect(address)
+      yield* b.connect(address)
+      yield* settle
+      for (const i of range(20)) yield* a.send(msg(`a${i}`))
+      yield* settle
+      for (const i of range(3)) yield* b.send(msg(`b${i}`))
+      yield* settle
+      const first = yield* Effect.forEach(range(8), () => router.receive)
+      assert.deepStrictEqual(first.map((m) => text(m[1])), ["a0", "b0", "a1", "b1", "a2", "b2", "a3", "a4"])
+    }))
+
+  it.scoped("the receive mark is per peer: a flooding peer does not hold back another peer's message", () =>
+    Effect.gen(function*() {
+      const address = endpoint()
+      const router = yield* Socket.make({ type: "ROUTER", receiveHighWaterMark: 5, linger: 0 })
+      yield* router.bind(address)
+      const flood = yield* Socket.make({ type: "DEALER", identity: "flood", sendHighWaterMark: 5, linger: 0 })
+      const quiet = yield* Socket.make({ type: "DEALER", identity: "quiet", linger: 0 })
+      yield* flood.connect(address)
+      yield* quiet.connect(address)
+      yield* settle
+      const flooding = yield* Effect.fork(Effect.forEach(range(1000), (i) => flood.send(msg(`f${i}`)), { discard: true }))
+      for (let round = 0; round < 10; round++) yield* settle
+      yield* quiet.send(msg("q"))
+      yield* settle
+      const first = yield* Effect.forEach(range(2), () => router.receive)
+      assert.include(first.map((m) => text(m[0])), "quiet")
+      yield* Fiber.interrupt(flooding)
+    }))
+
+  it.scoped("PUB: a subscriber that stops reading loses messages; the other subscriber gets every one", () =>
+    Effect.gen(function*() {
+      const address = endpoint()
+      const pub = yield* Socket.make({ type: "PUB", sendHighWaterMark: 10, linger: 0 })
+      yield* pub.bind(address)
+      const fast = yield* Socket.make({ type: "SUB", linger: 0 })
+      yield* fast.subscribe("")
+      yield* fast.connect(address)
+      // The stalled subscriber: a handshake and a subscription, then it never reads again.
+      const stalled = yield* rawPeer(pub)
+      yield* stalled.readExactly(64)
+      yield* stalled.transport.write(Greeting.encode(Greeting.make("NULL")))
+      yield* stalled.readFrame
+      yield* stalled.transport.write(Frame.encodeCommand(Command.encode(Command.ready([Metadata.property("Socket-Type", "SUB")]))))
+      yield* stalled.transport.write(Frame.encodeCommand(Command.encode(Command.subscribe(new Uint8Array(0)))))
+      yield* settle
+      assert.strictEqual(yield* pub.connectedPeers, 2)
+
+      const total = 3000
+      let received = 0
+      const receiving = yield* Effect.fork(
+        Effect.forEach(range(total), () => Effect.zipRight(fast.receive, Effect.sync(() => received++)), { discard: true })
+      )
+      for (const i of range(total)) {
+        yield* pub.send([Socket.frame("t"), new Uint8Array(1000)])
+        if (i % 5 === 4) yield* settle
+      }
+      yield* Fiber.join(receiving)
+      assert.strictEqual(received, total)
+      const stats = yield* pub.stats
+      // Into the stalled peer went at most its pipe (10), one batch in the writer and the memory pair's 64 KiB
+      // (~64 messages of 1 KB): everything else for it was dropped, and nothing for the fast one.
+      assert.isAtLeast(stats.dropped, total - 150)
+      assert.isAtMost(stats.dropped, total - 10)
+      assert.strictEqual(stats.messagesOut + stats.dropped >= 2 * total - 150, true)
+    }))
+
+  it.scoped("SUB: a full receive queue drops inbound messages; the connection keeps being read", () =>
+    Effect.gen(function*() {
+      const [pub, sub] = yield* pair({ type: "PUB", linger: 0 }, { type: "SUB", receiveHighWaterMark: 5, linger: 0 })
+      yield* sub.subscribe("")
+      yield* settle
+      for (const i of range(100)) {
+        yield* pub.send(msg("x", `${i}`))
+        if (i % 5 === 4) yield* settle
+      }
+      yield* settle
+      const subStats = yield* sub.stats
+      assert.strictEqual(subStats.messagesIn, 100)
+      assert.strictEqual(subStats.dropped, 95)
+      assert.strictEqual((yield* pub.stats).dropped, 0)
+      const kept = yield* Effect.forEach(range(5), () => sub.receive)
+      assert.deepStrictEqual(kept.map((m) => text(m[1])), ["0", "1", "2", "3", "4"])
+      yield* pub.send(msg("x", "after"))
+      assert.deepStrictEqual(texts(yield* sub.receive), ["x", "after"])
+    }))
+
+  it.scoped("XPUB reports a prefix's first subscription and its last cancel, once across peers", () =>
+    Effect.gen(function*() {
+      const address = endpoint()
+      const xpub = yield* Socket.make({ type: "XPUB", linger: 0 })
+      yield* xpub.bind(address)
+      const one = yield* Socket.make({ type: "SUB", linger: 0 })
+      const two = yield* Socket.make({ type: "SUB", linger: 0 })
+      yield* one.connect(address)
+      yield* two.connect(address)
+      yield* settle
+      const step = (effect: Effect.Effect<void, unknown>) => Effect.zipRight(effect, settle)
+      const next = Effect.map(xpub.receive, (m) => [m[0]![0], text(m[0]!.subarray(1))])
+      yield* step(one.subscribe("a"))
+      assert.deepStrictEqual(yield* next, [1, "a"])
+      yield* step(two.subscribe("a"))
+      yield* step(one.subscribe("b"))
+      assert.deepStrictEqual(yield* next, [1, "b"])
+      yield* step(one.unsubscribe("a"))
+      yield* step(one.unsubscribe("b"))
+      assert.deepStrictEqual(yield* next, [0, "b"])
+      yield* step(two.unsubscribe("a"))
+      assert.deepStrictEqual(yield* next, [0, "a"])
+    }))
+})
+
+describe("Socket non-blocking sends", () => {
+  it.scoped("trySend fails with WouldBlock where send would wait, and queues nothing", () =>
+    Effect.gen(function*() {
+      const dealer = yield* Socket.make({ type: "DEALER", sendHighWaterMark: 2, linger: 0 })
+      assert.strictEqual((yield* Effect.flip(dealer.trySend(msg("x")))).reason, "WouldBlock")
+      // A connect endpoint queues before it is up, up to the mark.
+      const address = endpoint()
+      yield* dealer.connect(address)
+      yield* dealer.trySend(msg("1"))
+      yield* dealer.trySend(msg("2"))
+      const error = yield* Effect.flip(dealer.trySend(msg("3")))
+      assert.strictEqual(error._tag, "ZmtpError")
+      assert.strictEqual(error.reason, "WouldBlock")
+      const router = yield* Socket.make({ type: "ROUTER", linger: 0 })
+      yield* router.bind(address)
+      yield* TestClock.adjust("200 millis")
+      const got = yield* Effect.forEach(range(2), () => router.receive)
+      assert.deepStrictEqual(got.map((m) => text(m[1])), ["1", "2"])
+      yield* dealer.trySend(msg("4"))
+      assert.strictEqual(text((yield* router.receive)[1]), "4")
+      // PUB never waits: trySend drops as send does.
+      const pub = yield* Socket.make({ type: "PUB", linger: 0 })
+      yield* pub.trySend(msg("nobody"))
+    }))
+})
+
+describe("Socket events and counters", () => {
+  it.scoped("Connected and Disconnected carry the peer's routing id and address", () =>
+    Effect.gen(function*() {
+      const address = endpoint()
+      const router = yield* Socket.make({ type: "ROUTER", linger: 0 })
+      yield* router.bind(address)
+      const events = yield* router.events
+      yield* Effect.scoped(Effect.gen(function*() {
+        const dealer = yield* Socket.make({ type: "DEALER", identity: "w1", linger: 0 })
+        yield* dealer.connect(address)
+        yield* dealer.send(msg("hi"))
+        yield* router.receive
+      }))
+      const seen = Chunk.toArray(yield* events.pipe(Stream.take(2), Stream.runCollect))
+      assert.deepStrictEqual(seen.map((e) => e._tag), ["Connected", "Disconnected"])
+      for (const event of seen) {
+        if (event._tag !== "Connected" && event._tag !== "Disconnected") return assert.fail(event._tag)
+        assert.strictEqual(text(event.routingId), "w1")
+        assert.strictEqual(event.peerSocketType, "DEALER")
+        assert.strictEqual(event.endpoint, address)
+      }
+    }))
+
+  it.scoped("stats count messages and bytes both ways, and handshake failures", () =>
+    Effect.gen(function*() {
+      const [router, dealer] = yield* pair({ type: "ROUTER", linger: 0 }, { type: "DEALER", linger: 0 })
+      yield* settle
+      for (const i of range(10)) yield* dealer.send(msg("", `m${i}`))
+      yield* Effect.forEach(range(10), () => router.receive, { discard: true })
+      const out = yield* dealer.stats
+      const inn = yield* router.stats
+      assert.strictEqual(out.messagesOut, 10)
+      assert.strictEqual(inn.messagesIn, 10)
+      // Two frames each: 01 00, then 00 02 "mN".
+      assert.strictEqual(out.bytesOut, 10 * (2 + 4))
+      assert.strictEqual(inn.bytesIn, out.bytesOut)
+      const [, pushing] = yield* pair({ type: "ROUTER", linger: 0 }, { type: "PUSH", linger: 0 })
+      yield* settle
+      const refused = yield* Effect.gen(function*() {
+        for (let i = 0; i < 5; i++) yield* settle
+        return yield* pushing.stats
+      })
+      assert.isAtLeast(refused.handshakeFailures, 1)
+    }))
+})
