@@ -118,6 +118,8 @@ export const fromCore = (core: StreamCore): MuxStream => {
   const read = core.read(Number.POSITIVE_INFINITY)
   const readExactly = (n: number): Effect.Effect<Uint8Array, MuxError> =>
     Effect.suspend(() => {
+      const ready = core.takeExactlyNow(n)
+      if (ready !== undefined) return Effect.succeed(concat(ready, n))
       // Fresh per run: the returned effect may be repeated.
       const parts: Array<Uint8Array> = []
       const loop = (got: number): Effect.Effect<Uint8Array, MuxError> =>

@@ -403,6 +403,39 @@ describe("Stream write deadline", () => {
     }))
 })
 
+describe("Stream write order", () => {
+  it.scopedLive("a small write behind a write waiting for window goes out after all of it, never in between", () =>
+    Effect.gen(function*() {
+      const { raw, session } = yield* withRaw({ role: "client" })
+      const stream = yield* session.open()
+      const big = pattern(300 * 1024, 9)
+      const first = yield* Effect.fork(stream.write(big))
+      // The big write has used the whole window (256 KiB) and waits; the small one must queue behind it.
+      let seen = 0
+      while (seen < 256 * 1024) {
+        const frame = yield* raw.next
+        if (frame !== "eof" && frame._tag === "Data") seen += frame.payload.length
+      }
+      const second = yield* Effect.fork(stream.write(ascii("tail")))
+      yield* Effect.sleep("20 millis")
+      assert.strictEqual((yield* session.stats).queuedBytes, 0)
+      yield* raw.send({ _tag: "WndInc", streamId: 3, increment: 256 * 1024 })
+      const rest: Array<Uint8Array> = []
+      while (seen < big.length + 4) {
+        const frame = yield* raw.next
+        if (frame !== "eof" && frame._tag === "Data") {
+          rest.push(frame.payload)
+          seen += frame.payload.length
+        }
+      }
+      yield* Fiber.join(first)
+      yield* Fiber.join(second)
+      const tail = Buffer.concat(rest)
+      assert.strictEqual(sum(tail.subarray(0, tail.length - 4)), sum(big.subarray(256 * 1024)))
+      assert.strictEqual(tail.subarray(tail.length - 4).toString(), "tail")
+    }))
+})
+
 describe("Stream as a Transport", () => {
   it.scoped("a muxado session runs inside one stream of another (toTransport), and `closed` reports the end", () =>
     Effect.gen(function*() {

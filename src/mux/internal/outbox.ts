@@ -47,7 +47,7 @@ export class Outbox {
   private closedWith: MuxError | undefined
   private last: Uint8Array | undefined
   private finished = false
-  private writer: Resume<ReadonlyArray<Uint8Array> | undefined> | undefined
+  private writer: Resume<void> | undefined
   private waiters: Array<Waiter> = []
 
   constructor(
@@ -80,18 +80,34 @@ export class Outbox {
   offer(entry: Entry): Effect.Effect<void, MuxError> {
     return Effect.suspend(() => {
       if (this.closedWith !== undefined) return Effect.fail(this.closedWith)
-      let lane = this.lanes.get(entry.owner)
-      if (lane === undefined) {
-        lane = { owner: entry.owner, entries: [], head: 0, bytes: 0 }
-        this.lanes.set(entry.owner, lane)
-        this.ring.push(lane)
-      }
-      lane.entries.push(entry)
-      lane.bytes += entry.bytes
-      this.dataBytes += entry.bytes
-      this.wakeWriter()
+      this.push(entry)
       return this.full(entry.owner) ? this.waitRoom(entry.owner) : Effect.void
     })
+  }
+
+  /**
+   * Queues `entry` at once if the outbox is open and stays under both marks with it; `false` (nothing queued)
+   * otherwise, and the caller goes the way of `offer`.
+   */
+  tryOffer(entry: Entry): boolean {
+    if (this.closedWith !== undefined || this.dataBytes + entry.bytes > this.highWaterMark) return false
+    const lane = this.lanes.get(entry.owner)
+    if (lane !== undefined && lane.bytes + entry.bytes > this.laneHighWaterMark) return false
+    this.push(entry)
+    return true
+  }
+
+  private push(entry: Entry): void {
+    let lane = this.lanes.get(entry.owner)
+    if (lane === undefined) {
+      lane = { owner: entry.owner, entries: [], head: 0, bytes: 0 }
+      this.lanes.set(entry.owner, lane)
+      this.ring.push(lane)
+    }
+    lane.entries.push(entry)
+    lane.bytes += entry.bytes
+    this.dataBytes += entry.bytes
+    this.wakeWriter()
   }
 
   private full(owner: object): boolean {
@@ -132,15 +148,28 @@ export class Outbox {
     this.last = undefined
   }
 
-  /** The writer's next batch of buffers, or `undefined` once finished and drained. */
-  readonly take: Effect.Effect<ReadonlyArray<Uint8Array> | undefined> = Effect.async((resume) => {
+  /**
+   * The writer's next batch of buffers, or `undefined` once finished and drained. A waiting writer is only
+   * woken: it takes its batch when it runs, so whatever the other fibers queue meanwhile (a stream's WNDINC and
+   * its reply, the frames of several streams) leaves in the same transport write.
+   */
+  readonly take: Effect.Effect<ReadonlyArray<Uint8Array> | undefined> = Effect.suspend(() => {
     const batch = this.takeNow()
-    if (batch !== null) return resume(Effect.succeed(batch))
+    return batch !== null ? Effect.succeed(batch) : Effect.flatMap(this.waitWork, () => this.take)
+  })
+
+  private readonly waitWork: Effect.Effect<void> = Effect.async<void>((resume) => {
+    if (this.hasWork()) return resume(Effect.void)
     this.writer = resume
     return Effect.sync(() => {
       if (this.writer === resume) this.writer = undefined
     })
   })
+
+  private hasWork(): boolean {
+    return this.control.length > 0 || this.windows.size > 0 || this.ring.length > 0 ||
+      (this.closedWith !== undefined && !this.finished)
+  }
 
   /** `null`: nothing yet. */
   private takeNow(): ReadonlyArray<Uint8Array> | undefined | null {
@@ -209,9 +238,7 @@ export class Outbox {
   private wakeWriter(): void {
     const writer = this.writer
     if (writer === undefined) return
-    const batch = this.takeNow()
-    if (batch === null) return
     this.writer = undefined
-    writer(Effect.succeed(batch))
+    writer(Effect.void)
   }
 }

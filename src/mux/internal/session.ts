@@ -106,6 +106,8 @@ export class SessionCore implements Host {
 
   readonly offer = (entry: Parameters<Outbox["offer"]>[0]) => this.outbox.offer(entry)
 
+  readonly tryOffer = (entry: Parameters<Outbox["offer"]>[0]) => this.outbox.tryOffer(entry)
+
   readonly grant = (streamId: number, increment: number): void => this.outbox.grant(streamId, increment)
 
   readonly sendRst = (streamId: number, code: number): void => {

@@ -22,6 +22,8 @@ export interface Host {
   /** The session's error once it has ended. */
   readonly dead: MuxError | undefined
   readonly offer: (entry: Entry) => Effect.Effect<void, MuxError>
+  /** Queues `entry` now if that needs no wait (see `Outbox.tryOffer`); `false` when nothing was queued. */
+  readonly tryOffer: (entry: Entry) => boolean
   readonly grant: (streamId: number, increment: number) => void
   readonly sendRst: (streamId: number, code: number) => void
   /** Removes the stream from the table (and remembers a reset ID for a while). */
@@ -51,6 +53,8 @@ export class StreamCore {
   private writeError: MuxError | undefined
   private writerWait: Resume<void, never> | undefined
   private readonly lock = Effect.unsafeMakeSemaphore(1)
+  /** Writers holding or waiting for `lock`. */
+  private writers = 0
   // lifecycle
   /** Completes when the stream is done in both directions, or fails with what ended it. */
   readonly ended = Deferred.unsafeMake<void, MuxError>(FiberId.none)
@@ -121,36 +125,44 @@ export class StreamCore {
 
   private takeNow(max: number): Effect.Effect<ReadonlyArray<Uint8Array> | StreamEof, MuxError> | undefined {
     if (this.readClosed) return Effect.fail(this.closedError("read side closed"))
-    if (this.buffered > 0) {
-      const out: Array<Uint8Array> = []
-      let taken = 0
-      while (this.head < this.chunks.length && taken < max) {
-        const chunk = this.chunks[this.head]!
-        if (taken + chunk.length <= max) {
-          out.push(chunk)
-          taken += chunk.length
-          this.head++
-        } else {
-          const n = max - taken
-          out.push(chunk.subarray(0, n))
-          this.chunks[this.head] = chunk.subarray(n)
-          taken += n
-        }
-      }
-      if (this.head === this.chunks.length) {
-        this.chunks = []
-        this.head = 0
-      } else if (this.head > 64) {
-        this.chunks = this.chunks.slice(this.head)
-        this.head = 0
-      }
-      this.buffered -= taken
-      this.consumed(taken)
-      return Effect.succeed(out)
-    }
+    if (this.buffered > 0) return Effect.succeed(this.takeChunks(max))
     if (this.finReceived) return Effect.succeed(StreamEof)
     if (this.readError !== undefined) return Effect.fail(this.readError)
     return undefined
+  }
+
+  /** Exactly `n` bytes if that many are buffered now (without waiting), else `undefined`. */
+  takeExactlyNow(n: number): ReadonlyArray<Uint8Array> | undefined {
+    return this.readClosed || this.buffered < n ? undefined : this.takeChunks(n)
+  }
+
+  /** Takes up to `max` buffered bytes (there is at least one) and returns their credit. */
+  private takeChunks(max: number): Array<Uint8Array> {
+    const out: Array<Uint8Array> = []
+    let taken = 0
+    while (this.head < this.chunks.length && taken < max) {
+      const chunk = this.chunks[this.head]!
+      if (taken + chunk.length <= max) {
+        out.push(chunk)
+        taken += chunk.length
+        this.head++
+      } else {
+        const n = max - taken
+        out.push(chunk.subarray(0, n))
+        this.chunks[this.head] = chunk.subarray(n)
+        taken += n
+      }
+    }
+    if (this.head === this.chunks.length) {
+      this.chunks = []
+      this.head = 0
+    } else if (this.head > 64) {
+      this.chunks = this.chunks.slice(this.head)
+      this.head = 0
+    }
+    this.buffered -= taken
+    this.consumed(taken)
+    return out
   }
 
   /** Returns credit to the peer as the application consumes: per read (as Go does) or once half the window is. */
@@ -166,7 +178,24 @@ export class StreamCore {
 
   write(bytes: Uint8Array): Effect.Effect<void, MuxError> {
     if (bytes.length === 0) return Effect.void
-    const write = this.lock.withPermits(1)(Effect.suspend(() => this.writeFrom(bytes, 0)))
+    return Effect.suspend(() => {
+      // The common case takes no lock and no deadline: nobody else is writing, the write is one frame within the
+      // window, and the outbox has room, so the frame is queued now and there is nothing to wait for.
+      const n = bytes.length
+      if (this.writers === 0 && n <= this.sendWindow && n <= this.host.frameCap && this.writeBlocked() === undefined) {
+        const synSent = this.synSent
+        if (this.host.tryOffer(this.dataFrame(bytes, false))) {
+          this.sendWindow -= n
+          return Effect.void
+        }
+        this.synSent = synSent
+      }
+      return this.writeLocked(bytes)
+    })
+  }
+
+  private writeLocked(bytes: Uint8Array): Effect.Effect<void, MuxError> {
+    const write = this.locked(Effect.suspend(() => this.writeFrom(bytes, 0)))
     const timeout = this.host.streamWriteTimeout
     // Interruption by the deadline leaves only the frames already queued: the rest is never sent.
     return timeout === undefined ? write : Effect.timeoutFail(write, {
@@ -178,6 +207,19 @@ export class StreamCore {
           streamId: this.id,
           detail: "write timed out waiting for the peer's window"
         })
+    })
+  }
+
+  /** Runs `effect` holding the write lock; while it waits or runs, `write` takes no shortcut past it. */
+  private locked<A, E>(effect: Effect.Effect<A, E>): Effect.Effect<A, E> {
+    return Effect.suspend(() => {
+      this.writers++
+      return Effect.ensuring(
+        this.lock.withPermits(1)(effect),
+        Effect.sync(() => {
+          this.writers--
+        })
+      )
     })
   }
 
@@ -209,14 +251,14 @@ export class StreamCore {
   })
 
   /** Sends an empty SYN now, so the peer sees the stream before we write anything. */
-  readonly openEagerly: Effect.Effect<void, MuxError> = this.lock.withPermits(1)(Effect.suspend(() => {
+  readonly openEagerly: Effect.Effect<void, MuxError> = this.locked(Effect.suspend(() => {
     if (this.synSent) return Effect.void
     const error = this.writeBlocked()
     return error !== undefined ? Effect.fail(error) : this.host.offer(this.dataFrame(new Uint8Array(0), false))
   }))
 
   /** Half-close: an empty DATA+FIN, after an empty SYN of its own if the stream never went on the wire. */
-  readonly closeWrite: Effect.Effect<void, MuxError> = this.lock.withPermits(1)(Effect.suspend(() => {
+  readonly closeWrite: Effect.Effect<void, MuxError> = this.locked(Effect.suspend(() => {
     if (this.finSent) return Effect.void
     const error = this.writeError ?? this.host.dead
     if (error !== undefined) return Effect.fail(error)
@@ -253,7 +295,7 @@ export class StreamCore {
     // A writer waiting for window gives up, so the FIN does not wait behind it for ever.
     this.writeError = this.closedError("stream closed")
     this.wakeWriter()
-    return this.lock.withPermits(1)(Effect.suspend(() => this.sendFin())).pipe(
+    return this.locked(Effect.suspend(() => this.sendFin())).pipe(
       Effect.ignore,
       Effect.ensuring(Effect.sync(() => this.detach(false)))
     )
