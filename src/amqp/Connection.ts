@@ -255,7 +255,8 @@ export const make = (options: Options = {}): Effect.Effect<AmqpConnection, Clien
       activity,
       check: engine.check,
       onWriteError: (cause) =>
-        engine.lost("Transport", cause instanceof Error ? cause.message : String(cause), cause)
+        engine.lost("Transport", cause instanceof Error ? cause.message : String(cause), cause),
+      stopped: () => engine.error ?? engine.closingError()
     })
     const clock = yield* Effect.clock
     const millis = () => clock.unsafeCurrentTimeMillis()

@@ -7,7 +7,7 @@ import * as Fiber from "effect/Fiber"
 import * as Ref from "effect/Ref"
 import * as Stream from "effect/Stream"
 import * as TestClock from "effect/TestClock"
-import { ChannelClosed } from "../../../src/amqp/ClientError.js"
+import { ChannelClosed, ConnectionClosed } from "../../../src/amqp/ClientError.js"
 import { ChannelIds } from "../../../src/amqp/internal/client/channelIds.js"
 import { Gate } from "../../../src/amqp/internal/client/gate.js"
 import * as Heartbeat from "../../../src/amqp/internal/client/heartbeat.js"
@@ -98,7 +98,8 @@ describe("Writer", () => {
       frameMax: 8192,
       activity: { lastRead: 0, lastWrite: 0 },
       check,
-      onWriteError: () => Effect.void
+      onWriteError: () => Effect.void,
+      stopped: () => new ConnectionClosed({ replyCode: 200, replyText: "stopped", classId: 0, methodId: 0, byBroker: false })
     })
 
   it.scoped("concurrent publishes on one channel with frame_max 8192: every message is M H B… with no interleaving", () =>

@@ -157,7 +157,7 @@ export class Engine {
     return ch.brokerClosed ? ch.error : undefined
   }
 
-  private closingError(): ClientError {
+  closingError(): ClientError {
     return new ConnectionClosed({ replyCode: 200, replyText: "closing", classId: 0, methodId: 0, byBroker: false })
   }
 
@@ -640,10 +640,12 @@ export class Engine {
     this.state = "closing"
     if (wasOpen) this.error = error
     this.failAll(this.error ?? error)
+    // The teardown runs even if the reader is interrupted while close-ok waits to be written (its scope closing):
+    // whoever else waits for the end must not wait for a reader that is gone.
     return this.writer.send({ channel: 0, frame: Frame.method(0, Methods.make("ConnectionCloseOk", {})), force: true })
       .pipe(
         this.withDeadline,
-        Effect.zipRight(this.finish(this.error ?? error, true))
+        Effect.ensuring(Effect.suspend(() => this.finish(this.error ?? error, true)))
       )
   }
 
@@ -697,7 +699,14 @@ export class Engine {
    */
   close(code: number, text: string): Effect.Effect<void> {
     return Effect.suspend(() => {
-      if (this.state !== "open") return Effect.ignore(Deferred.await(this.closed))
+      if (this.state !== "open") {
+        // Another fiber is closing (a broker close being answered, a protocol error): wait for it within the
+        // deadline, then end it ourselves; `finish` is idempotent.
+        return Deferred.await(this.closed).pipe(
+          this.withDeadline,
+          Effect.zipRight(Effect.suspend(() => this.finish(this.error ?? this.closingError(), false)))
+        )
+      }
       this.state = "closing"
       const error = new ConnectionClosed({ replyCode: code, replyText: text, classId: 0, methodId: 0, byBroker: false })
       this.error = error

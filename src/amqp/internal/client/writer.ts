@@ -24,6 +24,18 @@ import { ioScheduler } from "../../../internal/ioScheduler.js"
 const sliceBytes = 128 * 1024
 /** Bytes collected before a batch is written while more jobs are being encoded. */
 const batchBytes = 4 * 1024 * 1024
+/**
+ * Batches written back to back before the writer lets the event loop turn. A write the kernel takes at once
+ * completes without an I/O callback, so a publisher and the writer can resume each other in microtasks forever:
+ * timers (heartbeats, deadlines) and reads (the broker's `connection.close`, confirms) would never run.
+ */
+const batchesPerTurn = 32
+
+/** Waits for the event loop's check phase: timers and I/O callbacks have had their turn. */
+const eventLoopTurn: Effect.Effect<void> = Effect.async<void>((resume) => {
+  const handle = setImmediate(() => resume(Effect.void))
+  return Effect.sync(() => clearImmediate(handle))
+})
 
 export interface Job {
   readonly channel: number
@@ -69,6 +81,8 @@ export const make = (options: {
   readonly check: (job: Job) => ClientError | undefined
   /** The transport failed: the connection is lost (the callee calls `fail`). */
   readonly onWriteError: (cause: unknown) => Effect.Effect<void>
+  /** What jobs fail with when the writer is stopped (its scope closing) before `fail` was called. */
+  readonly stopped: () => ClientError
 }): Effect.Effect<Writer, never, Scope.Scope> =>
   Effect.gen(function*() {
     // A plain bounded buffer rather than a Queue: offering is a push and, at most, one wake-up.
@@ -168,10 +182,25 @@ export const make = (options: {
         return true
       })
 
+    // Jobs encoded but not yet written: failed, with everything queued, if the writer is stopped mid-write.
+    const encoded: Array<Job> = []
+    const stop = Effect.sync(() => {
+      failure ??= options.stopped()
+      const rest = [...encoded, ...buffer]
+      encoded.length = 0
+      buffer = []
+      for (const job of rest) failJob(job, failure)
+      space?.succeed()
+    })
+
     const loop = Effect.gen(function*() {
       const chunks: Array<Uint8Array> = []
-      const encoded: Array<Job> = []
+      let batches = 0
       while (true) {
+        if (++batches >= batchesPerTurn) {
+          batches = 0
+          yield* eventLoopTurn
+        }
         const jobs = yield* take
         let buffered = 0
         let published = 0
@@ -209,7 +238,7 @@ export const make = (options: {
         if (published > 0) ClientMetrics.published.unsafeUpdate(published, [])
       }
     })
-    yield* Effect.forkScoped(Effect.withScheduler(loop, ioScheduler))
+    yield* Effect.forkScoped(Effect.withScheduler(Effect.onInterrupt(loop, () => stop), ioScheduler))
 
     return {
       tryOffer: (job) => failure === undefined && push(job),
