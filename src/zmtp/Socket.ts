@@ -26,11 +26,15 @@
  * @since 0.1.0
  */
 import * as Cause from "effect/Cause"
+import * as Config from "effect/Config"
+import type * as ConfigError from "effect/ConfigError"
+import type * as Context from "effect/Context"
 import * as Deferred from "effect/Deferred"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as FiberSet from "effect/FiberSet"
+import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import * as PubSub from "effect/PubSub"
 import * as Schedule from "effect/Schedule"
@@ -474,3 +478,65 @@ export const make = (options: Options): Effect.Effect<Socket, ZmtpError, Scope.S
     }
     return socket
   })
+
+/**
+ * Socket options plus the endpoints to bind and connect when the socket opens.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface LayerOptions extends Options {
+  readonly bind?: ReadonlyArray<string> | string | undefined
+  readonly connect?: ReadonlyArray<string> | string | undefined
+}
+
+const endpoints = (value: ReadonlyArray<string> | string | undefined): ReadonlyArray<string> =>
+  value === undefined ? [] : typeof value === "string" ? [value] : value
+
+/**
+ * A socket as a service under the application's own tag, one tag per socket role; it binds and connects as the
+ * options say and closes with the layer.
+ *
+ * @example
+ * ```ts
+ * import * as Context from "effect/Context"
+ * import * as Effect from "effect/Effect"
+ * import { Socket } from "effect-wire/zmtp"
+ *
+ * class Jobs extends Context.Tag("app/Jobs")<Jobs, Socket.Socket>() {}
+ *
+ * const JobsLive = Socket.layer(Jobs, { type: "ROUTER", bind: "tcp://127.0.0.1:5555" })
+ *
+ * const serve = Effect.gen(function*() {
+ *   const jobs = yield* Jobs
+ *   const [id, ...request] = yield* jobs.receive
+ *   yield* jobs.send([id!, ...request])
+ * }).pipe(Effect.forever, Effect.provide(JobsLive))
+ * ```
+ *
+ * @since 0.1.0
+ * @category layers
+ */
+export const layer = <Id>(tag: Context.Tag<Id, Socket>, options: LayerOptions): Layer.Layer<Id, ZmtpError> =>
+  Layer.scoped(
+    tag,
+    Effect.gen(function*() {
+      const socket = yield* make(options)
+      for (const endpoint of endpoints(options.bind)) yield* socket.bind(endpoint)
+      for (const endpoint of endpoints(options.connect)) yield* socket.connect(endpoint)
+      return socket
+    })
+  )
+
+/**
+ * `layer` with its options read from `Config`, e.g.
+ * `Config.all({ type: Config.literal("DEALER")("ZMQ_TYPE"), connect: Config.string("ZMQ_CONNECT") })`.
+ *
+ * @since 0.1.0
+ * @category layers
+ */
+export const layerConfig = <Id>(
+  tag: Context.Tag<Id, Socket>,
+  config: Config.Config.Wrap<LayerOptions>
+): Layer.Layer<Id, ZmtpError | ConfigError.ConfigError> =>
+  Layer.unwrapEffect(Effect.map(Config.unwrap(config), (options) => layer(tag, options)))

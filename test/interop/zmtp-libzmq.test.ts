@@ -272,4 +272,46 @@ describe.runIf(available)("ZMTP interop with libzmq (zeromq npm)", () => {
       assert.isAbove(sent, plateau)
       yield* Fiber.interrupt(sender)
     }), 20_000)
+
+  it.scopedLive("our PUB with a libzmq SUB that stops reading: it loses messages, the other SUB gets all of them", () =>
+    Effect.gen(function*() {
+      const pub = yield* Socket.make({ type: "PUB", linger: 0 })
+      const endpoint = yield* pub.bind("tcp://127.0.0.1:0")
+      const fast = yield* native(() => new Z.Subscriber())
+      const stalled = yield* native(() => new Z.Subscriber({ receiveHighWaterMark: 10 }))
+      for (const sub of [fast, stalled]) {
+        sub.subscribe()
+        sub.connect(endpoint)
+      }
+      // Both subscriptions in: publish until each subscriber has one message.
+      for (const sub of [fast, stalled]) {
+        const joined = yield* Effect.fork(timed(promise(() => sub.receive())))
+        while (Option.isNone(yield* Fiber.poll(joined))) {
+          yield* pub.send([Socket.frame("hello")])
+          yield* Effect.sleep("20 millis")
+        }
+        yield* Fiber.join(joined)
+      }
+      let received = 0
+      yield* Effect.forkScoped(Effect.forever(Effect.zipRight(promise(() => fast.receive()), Effect.sync(() => received++))))
+      yield* Effect.sleep("50 millis")
+      const start = received
+      const total = 6000
+      const payload = new Uint8Array(8 * 1024)
+      for (let i = 0; i < total; i++) {
+        yield* pub.send([payload])
+        // Paced by the fast subscriber only: the stalled one must not slow the publisher down.
+        if (i % 100 === 99) {
+          while (received - start < i - 200) yield* Effect.sleep("1 millis")
+        }
+      }
+      yield* timed(Effect.repeat(Effect.sleep("10 millis"), { until: () => received - start >= total - 150 }))
+      yield* Effect.sleep("200 millis")
+      assert.strictEqual(received - start, total)
+      const stats = yield* pub.stats
+      // The stalled subscriber took what fits in its pipe (1000), libzmq's (10) and the kernel's buffers (a few
+      // MB); the rest of its 48 MB was dropped, not kept.
+      assert.isAtLeast(stats.dropped, total - 2500)
+      assert.isBelow(stats.dropped, total)
+    }), 30_000)
 })

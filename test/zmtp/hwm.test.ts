@@ -4,8 +4,13 @@
  */
 import { assert, describe, it } from "@effect/vitest"
 import * as Chunk from "effect/Chunk"
+import * as Config from "effect/Config"
+import * as ConfigProvider from "effect/ConfigProvider"
+import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
 import * as Fiber from "effect/Fiber"
+import * as Layer from "effect/Layer"
+import * as Metric from "effect/Metric"
 import * as Stream from "effect/Stream"
 import * as TestClock from "effect/TestClock"
 import * as Command from "../../src/zmtp/Command.js"
@@ -186,8 +191,9 @@ describe("Socket events and counters", () => {
       }
     }))
 
-  it.scoped("stats count messages and bytes both ways, and handshake failures", () =>
+  it.scoped("stats count messages and bytes both ways, and handshake failures; the process-wide metrics follow", () =>
     Effect.gen(function*() {
+      const before = yield* Metric.value(Socket.metrics.messagesIn)
       const [router, dealer] = yield* pair({ type: "ROUTER", linger: 0 }, { type: "DEALER", linger: 0 })
       yield* settle
       for (const i of range(10)) yield* dealer.send(msg("", `m${i}`))
@@ -199,6 +205,8 @@ describe("Socket events and counters", () => {
       // Two frames each: 01 00, then 00 02 "mN".
       assert.strictEqual(out.bytesOut, 10 * (2 + 4))
       assert.strictEqual(inn.bytesIn, out.bytesOut)
+      const after = yield* Metric.value(Socket.metrics.messagesIn)
+      assert.isAtLeast(after.count - before.count, 10)
       const [, pushing] = yield* pair({ type: "ROUTER", linger: 0 }, { type: "PUSH", linger: 0 })
       yield* settle
       const refused = yield* Effect.gen(function*() {
@@ -206,5 +214,35 @@ describe("Socket events and counters", () => {
         return yield* pushing.stats
       })
       assert.isAtLeast(refused.handshakeFailures, 1)
+    }))
+})
+
+class Jobs extends Context.Tag("test/Jobs")<Jobs, Socket.Socket>() {}
+class Worker extends Context.Tag("test/Worker")<Worker, Socket.Socket>() {}
+
+describe("Socket layers", () => {
+  it.scoped("layer and layerConfig: one tag per socket role, bound and connected as configured", () =>
+    Effect.gen(function*() {
+      const address = endpoint("layer")
+      // The worker's layer is built once the router is bound.
+      const sockets = Layer.provideMerge(
+        Socket.layerConfig(Worker, {
+          type: Config.literal("DEALER")("ZMQ_TYPE"),
+          identity: Config.string("ZMQ_IDENTITY"),
+          connect: Config.string("ZMQ_CONNECT")
+        }).pipe(Layer.provide(Layer.setConfigProvider(ConfigProvider.fromJson({
+          ZMQ_TYPE: "DEALER",
+          ZMQ_IDENTITY: "w-7",
+          ZMQ_CONNECT: address
+        })))),
+        Socket.layer(Jobs, { type: "ROUTER", bind: address, linger: 0 })
+      )
+      const request = yield* Effect.gen(function*() {
+        const worker = yield* Worker
+        const jobs = yield* Jobs
+        yield* worker.send(msg("ready"))
+        return yield* jobs.receive
+      }).pipe(Effect.provide(sockets))
+      assert.deepStrictEqual(texts(request), ["w-7", "ready"])
     }))
 })

@@ -217,8 +217,12 @@ const router = (core: Core): Behaviour => {
         return sendTo(peer, routingId, message.slice(1), dontWait)
       }),
     receive: receiveAny(core),
-    deliver: (peer, message) =>
-      peer.routingId === undefined ? true : core.inbox.offer(peer.lane, { peer, message: [peer.routingId, ...message] }),
+    deliver: (peer, message) => {
+      if (peer.routingId !== undefined) return core.inbox.offer(peer.lane, { peer, message: [peer.routingId, ...message] })
+      // A newcomer with an identity in use stays anonymous: its messages go nowhere, as in libzmq.
+      core.counters.dropped++
+      return true
+    },
     onSubscription: ignoreSubscription,
     subscribe: () => notSupported(core, "subscribe")
   }
