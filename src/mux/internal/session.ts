@@ -419,37 +419,36 @@ export class SessionCore implements Host {
   /** When the transport write in progress started (Clock millis), for the watchdog. */
   private writeStartedAt: number | undefined
 
-  readonly writeLoop: Effect.Effect<void> = Effect.suspend(() => {
-    const loop: Effect.Effect<void> = Effect.flatMap(this.outbox.take, (batch) => {
-      if (batch === undefined) return Effect.void
-      return Effect.suspend(() => {
-        this.writeStartedAt = this.clock.unsafeCurrentTimeMillis()
-        let bytes = 0
-        for (const chunk of batch) bytes += chunk.length
-        count(metrics.bytesSent, bytes)
-        return this.transport.writeAll(batch)
-      }).pipe(
-        Effect.matchEffect({
-          onFailure: (error) =>
-            Effect.sync(() => {
-              this.writeStartedAt = undefined
-              this.abortTransport = true
-              this.terminate(
-                new MuxError({ reason: "ConnectionLost", code: ErrorCode.ErrorUnknown, detail: error.message, cause: error }),
-                undefined,
-                undefined
-              )
-              this.outbox.clear()
-            }),
-          onSuccess: () => {
-            this.writeStartedAt = undefined
-            return loop
-          }
-        })
-      )
-    })
-    return loop
-  })
+  /** One transport write per batch; the handlers are made once, not per batch. */
+  readonly writeLoop: Effect.Effect<void> = Effect.suspend(() =>
+    Effect.flatMap(this.outbox.take, (batch) => batch === undefined ? Effect.void : this.writeBatch(batch))
+  )
+
+  private writeBatch(batch: ReadonlyArray<Uint8Array>): Effect.Effect<void> {
+    this.writeStartedAt = this.clock.unsafeCurrentTimeMillis()
+    let bytes = 0
+    for (let i = 0; i < batch.length; i++) bytes += batch[i]!.length
+    count(metrics.bytesSent, bytes)
+    return Effect.matchEffect(this.transport.writeAll(batch), this.written)
+  }
+
+  private readonly written = {
+    onFailure: (error: TransportError): Effect.Effect<void> =>
+      Effect.sync(() => {
+        this.writeStartedAt = undefined
+        this.abortTransport = true
+        this.terminate(
+          new MuxError({ reason: "ConnectionLost", code: ErrorCode.ErrorUnknown, detail: error.message, cause: error }),
+          undefined,
+          undefined
+        )
+        this.outbox.clear()
+      }),
+    onSuccess: (): Effect.Effect<void> => {
+      this.writeStartedAt = undefined
+      return this.writeLoop
+    }
+  }
 
   /**
    * The connection-level write timeout, as one long-lived fiber rather than a timer per write: it wakes every
