@@ -22,6 +22,7 @@
 import * as Deferred from "effect/Deferred"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
 import * as FiberId from "effect/FiberId"
 import type * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
@@ -100,7 +101,7 @@ export const client = (channel: AmqpChannel): Effect.Effect<Client, ClientError,
       ),
       Effect.catchAll((error) =>
         Effect.sync(() => {
-          for (const deferred of waiting.values()) Deferred.unsafeDone(deferred, Effect.fail(error))
+          for (const deferred of waiting.values()) Deferred.unsafeDone(deferred, Exit.fail(error))
           waiting.clear()
         })
       ),

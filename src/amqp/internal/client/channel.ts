@@ -2,6 +2,7 @@
  * The `AmqpChannel` operations over one `ChannelState` of the engine.
  */
 import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
 import * as Mailbox from "effect/Mailbox"
 import * as Option from "effect/Option"
 import type * as Scope from "effect/Scope"
@@ -88,7 +89,7 @@ export const make = (engine: Engine, ch: ChannelState): AmqpChannel => {
 
   const returns: Stream.Stream<ReturnedMessage, ClientError> = Stream.unwrapScoped(
     Effect.gen(function*() {
-      if (ch.error !== undefined) return yield* Effect.fail(ch.error)
+      if (ch.error !== undefined) return yield* Exit.fail(ch.error)
       const mailbox = yield* Mailbox.make<ReturnedMessage, ClientError>({ capacity: returnsBuffer, strategy: "dropping" })
       yield* Effect.acquireRelease(
         Effect.sync(() => ch.returnSubscribers.add(mailbox)),

@@ -181,15 +181,19 @@ export class Engine {
   post(ch: ChannelState, method: Methods.Method): Effect.Effect<void, ClientError> {
     return Effect.suspend(() => {
       const refused = this.usable(ch)
-      if (refused !== undefined) return Effect.fail(refused)
+      if (refused !== undefined) return Exit.fail(refused)
       const job: Job = { channel: ch.id, frame: Frame.method(ch.id, method) }
       return this.writer.tryOffer(job) ? Effect.void : this.writer.offer(job)
     })
   }
 
+  // Failures are `Exit.fail`, not `Effect.fail`: inside a span, `Effect.fail` hands the caller a proxy of the
+  // error, and every waiter of a channel must see the same error (the one the channel closed with).
+
   /**
    * A synchronous request: one at a time per channel (later ones wait their turn), resolved by the reply the
-   * broker sends for it. A reply that does not match is a protocol error that closes the connection.
+   * broker sends for it. A reply that does not match is a protocol error that closes the connection. One span
+   * per request (`amqp.queue.declare`, …), never per frame or per publish.
    */
   rpc(
     ch: ChannelState,
@@ -199,9 +203,9 @@ export class Engine {
   ): Effect.Effect<Reply, ClientError> {
     return ch.lock.withPermits(1)(Effect.suspend(() => {
       const refused = this.usable(ch)
-      if (refused !== undefined) return Effect.fail(refused)
+      if (refused !== undefined) return Exit.fail(refused)
       return this.request(ch.id, ch.rpc, method, expect, onWrite)
-    }))
+    })).pipe(Effect.withSpan(spanName(method._tag), spanOptions(ch.id)))
   }
 
   request(
@@ -213,7 +217,7 @@ export class Engine {
   ): Effect.Effect<Reply, ClientError> {
     const encoded = Frame.encode(Frame.method(channel, method), { frameMax: this.config.frameMax })
     if (encoded._tag === "Left") {
-      return Effect.fail(new ClientRefused({ reason: "InvalidArgument", detail: encoded.left.message }))
+      return Exit.fail(new ClientRefused({ reason: "InvalidArgument", detail: encoded.left.message }))
     }
     const deferred = Deferred.unsafeMake<Reply, ClientError>(FiberId.none)
     const pending: PendingRpc = { expect, deferred }
@@ -232,7 +236,7 @@ export class Engine {
   publish(ch: ChannelState, publish: Frame.Publish): Effect.Effect<void, ClientError> {
     const go = Effect.suspend((): Effect.Effect<void, ClientError> => {
       const refused = this.usable(ch)
-      if (refused !== undefined) return Effect.fail(refused)
+      if (refused !== undefined) return Exit.fail(refused)
       const confirms = ch.confirms
       if (confirms === undefined) return this.writer.submit({ channel: ch.id, publish })
       const done = new Completion()
@@ -256,7 +260,7 @@ export class Engine {
   publishAll(ch: ChannelState, publishes: ReadonlyArray<Frame.Publish>): Effect.Effect<void, ClientError> {
     const go = Effect.suspend((): Effect.Effect<void, ClientError> => {
       const refused = this.usable(ch)
-      if (refused !== undefined) return Effect.fail(refused)
+      if (refused !== undefined) return Exit.fail(refused)
       if (publishes.length === 0) return Effect.void
       const confirms = ch.confirms
       const done = new Completion()
@@ -305,10 +309,10 @@ export class Engine {
   // -------------------------------------------------------------------------------------------------------------
 
   openChannel: Effect.Effect<ChannelState, ClientError> = Effect.suspend(() => {
-    if (this.state !== "open") return Effect.fail(this.error ?? this.closingError())
+    if (this.state !== "open") return Exit.fail(this.error ?? this.closingError())
     const id = this.ids.allocate()
     if (id === undefined) {
-      return Effect.fail(
+      return Exit.fail(
         new ClientRefused({ reason: "ChannelsExhausted", detail: `all ${this.config.channelMax} channels are in use` })
       )
     }
@@ -342,6 +346,7 @@ export class Engine {
       return this.writer.offer({ channel: ch.id, frame: Frame.method(ch.id, close) }).pipe(
         Effect.zipRight(Deferred.await(closeOk)),
         this.withDeadline,
+        Effect.withSpan(spanName("ChannelClose"), spanOptions(ch.id)),
         Effect.ensuring(Effect.sync(() => {
           this.failChannel(
             ch,
@@ -359,7 +364,7 @@ export class Engine {
     const e = ch.error
     ch.status = "closed"
     ch.content = undefined
-    for (const p of ch.rpc.splice(0)) Deferred.unsafeDone(p.deferred, Effect.fail(e))
+    for (const p of ch.rpc.splice(0)) Deferred.unsafeDone(p.deferred, Exit.fail(e))
     ch.confirms?.drain((_, entry) => entry.done.fail(e))
     for (const consumer of ch.consumers.values()) consumer.mailbox.unsafeDone(Exit.fail(e))
     ch.consumers.clear()
@@ -663,7 +668,7 @@ export class Engine {
   private failAll(error: ClientError): void {
     for (const ch of this.channels.values()) this.failChannel(ch, error)
     this.channels.clear()
-    for (const p of this.connectionRpc.splice(0)) Deferred.unsafeDone(p.deferred, Effect.fail(error))
+    for (const p of this.connectionRpc.splice(0)) Deferred.unsafeDone(p.deferred, Exit.fail(error))
   }
 
   /** Final teardown: fail everything, stop the writer and the heartbeat, close the transport. Idempotent. */
@@ -677,7 +682,7 @@ export class Engine {
       const heartbeat = this.heartbeat
       // The heartbeat goes last: this may be running on the heartbeat fiber itself (a heartbeat timeout).
       return Effect.all([
-        Deferred.fail(this.closed, this.error),
+        Deferred.done(this.closed, Exit.fail(this.error)),
         this.writer.fail(this.error),
         this.gate.unblock,
         // Interruptible: the transport's own deadline must be able to fire inside a finalizer.
@@ -715,7 +720,8 @@ export class Engine {
       return this.writer.offer({ channel: 0, frame: Frame.method(0, close), force: true }).pipe(
         Effect.zipRight(Deferred.await(this.closeOk)),
         this.withDeadline,
-        Effect.zipRight(this.finish(error, true))
+        Effect.zipRight(this.finish(error, true)),
+        Effect.withSpan(spanName("ConnectionClose"), spanOptions(0))
       )
     })
   }
@@ -727,15 +733,37 @@ export class Engine {
 
   updateSecret(secret: Uint8Array, reason: string): Effect.Effect<void, ClientError> {
     return Effect.suspend(() => {
-      if (this.state !== "open") return Effect.fail(this.error ?? this.closingError())
+      if (this.state !== "open") return Exit.fail(this.error ?? this.closingError())
       return Effect.asVoid(
         this.request(0, this.connectionRpc, Methods.make("ConnectionUpdateSecret", { newSecret: secret, reason }), [
           "ConnectionUpdateSecretOk"
         ])
       )
-    })
+    }).pipe(Effect.withSpan(spanName("ConnectionUpdateSecret"), spanOptions(0)))
   }
 }
+
+const spanNames = new Map<string, string>()
+
+/** `QueueDeclare` → `amqp.queue.declare`: the class and method as the spec names them. */
+export const spanName = (tag: Methods.Tag): string => {
+  let name = spanNames.get(tag)
+  if (name === undefined) {
+    const [klass = tag, ...method] = (tag.match(/[A-Z][a-z]*/g) ?? []).map((word) => word.toLowerCase())
+    name = `amqp.${klass}.${method.join("-")}`
+    spanNames.set(tag, name)
+  }
+  return name
+}
+
+const spanOptionsByChannel: Array<{ readonly attributes: Record<string, unknown>; readonly captureStackTrace: false }> = []
+
+/** Shared per channel id; no stack trace (it is the costly part of a span, and the request is ours). */
+const spanOptions = (channel: number) =>
+  spanOptionsByChannel[channel] ??= {
+    attributes: { "messaging.system": "rabbitmq", "messaging.rabbitmq.channel": channel },
+    captureStackTrace: false
+  }
 
 const settleExit = (channel: number, outcome: Outcome): Exit.Exit<void, ClientError> => {
   switch (outcome._tag) {

@@ -105,14 +105,14 @@ export const make = (options: {
 
     const offer = (job: Job): Effect.Effect<void, ClientError> =>
       Effect.suspend(() => {
-        if (failure !== undefined) return Effect.fail(failure)
+        if (failure !== undefined) return Exit.fail(failure)
         if (push(job)) return Effect.void
         space ??= new Completion()
         return Effect.zipRight(Effect.ignore(space.await), offer(job))
       })
 
     const submit = (job: Job): Effect.Effect<void, ClientError> => {
-      if (failure !== undefined) return Effect.fail(failure)
+      if (failure !== undefined) return Exit.fail(failure)
       if (job.awaitConfirm !== true && job.done === undefined) {
         // The common case, a single step: queued at once, the caller resumed by the writer when it is written.
         return Effect.async<void, ClientError>((resume) => {
