@@ -6,7 +6,8 @@
  * per-stream buffers (bounded by the window, so it never waits on a slow consumer), a writer that drains a
  * bounded queue into few transport writes, a watchdog for the connection write timeout, and a closer. Closing
  * the scope sends `GOAWAY(0, "no error")`, flushes it within `closeTimeout` and closes the transport, as Go's
- * `Close()` does. A GOAWAY is always the last frame: Go peers mis-read anything after it.
+ * `Close()` does. A GOAWAY is always the last frame: Go peers mis-read anything after it. After the peer's GOAWAY,
+ * no stream can be opened; the streams it still serves may finish within `drainTimeout`, then the session closes.
  *
  * @example
  * ```ts
