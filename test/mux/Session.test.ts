@@ -1,10 +1,13 @@
 import { assert, describe, it } from "@effect/vitest"
 import * as Cause from "effect/Cause"
 import * as Chunk from "effect/Chunk"
+import * as ConfigProvider from "effect/ConfigProvider"
+import * as Context from "effect/Context"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Fiber from "effect/Fiber"
+import * as Layer from "effect/Layer"
 import * as Metric from "effect/Metric"
 import * as Option from "effect/Option"
 import * as Scope from "effect/Scope"
@@ -15,6 +18,7 @@ import * as Session from "../../src/mux/Session.js"
 import * as MuxStream from "../../src/mux/Stream.js"
 import * as Address from "../../src/transport/Address.js"
 import * as Memory from "../../src/transport/Memory.js"
+import * as Transport from "../../src/transport/Transport.js"
 import { ascii, data, pattern, rawPeer, sum, text, toHex } from "./support.js"
 
 const fast = { closeTimeout: "200 millis" } as const
@@ -400,6 +404,33 @@ describe("Stream write deadline", () => {
       const next = yield* accepted.read
       assert.strictEqual(text(next as ReadonlyArray<Uint8Array>), "next")
       assert.strictEqual(total, 256 * 1024)
+    }))
+})
+
+describe("Session config", () => {
+  it.scoped("layerConfig reads role, closeTimeout and drainTimeout from Config; the drain deadline applies", () =>
+    Effect.gen(function*() {
+      const [a, b] = yield* Memory.pair({ highWaterMark: 1 << 20 })
+      const raw = rawPeer(b)
+      const provider = ConfigProvider.fromMap(
+        new Map([["role", "client"], ["closeTimeout", "200 millis"], ["drainTimeout", "2 seconds"]])
+      )
+      const context = yield* Layer.build(
+        Layer.provide(Session.layerConfig(Session.config), Layer.succeed(Transport.CurrentTransport, a))
+      ).pipe(Effect.withConfigProvider(provider))
+      const session = Context.get(context, Session.MuxSession)
+      assert.strictEqual(session.role, "client")
+      const stream = yield* session.open()
+      yield* stream.write(ascii("x"))
+      assert.strictEqual(yield* raw.nextHex, "00 00 01 12 00 00 00 03 78")
+      yield* raw.send(Frame.goAway(3, 0, "bye"))
+      const ended = yield* Effect.fork(session.await)
+      yield* TestClock.adjust("1999 millis")
+      assert.isTrue(Option.isNone(yield* Fiber.poll(ended)))
+      yield* TestClock.adjust("1 millis")
+      assert.strictEqual(yield* raw.nextHex, "00 00 15 30 00 00 00 00 00 00 00 00 00 00 00 00 " + toHex(ascii("drain timeout")))
+      yield* raw.transport.shutdownWrite
+      assert.strictEqual((yield* Fiber.join(ended)).local.reason, "RemoteGoneAway")
     }))
 })
 
