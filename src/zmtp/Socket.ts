@@ -4,8 +4,22 @@
  *
  * A socket is a scoped resource. It binds and connects to any number of endpoints at once (`tcp://host:port`,
  * `ipc://path`, and `memory://name` for in-process use); connect endpoints reconnect with a `Schedule`. Messages
- * are arrays of frames; `send` waits or drops at the high-water mark as the socket type prescribes, `receive`
- * pulls one message, `messages` streams them.
+ * are arrays of frames; `send` waits or drops at the high-water mark as the socket type prescribes (`trySend`
+ * fails with `WouldBlock` instead of waiting), `receive` pulls one message, `messages` streams them.
+ *
+ * High-water marks are per peer, as in libzmq: each peer has an outbound pipe and an inbound queue of its own, and
+ * `receive` takes from the peers' queues in turn, so that one busy peer cannot starve the others.
+ *
+ * | type | when a peer's outbound pipe is full | when a peer's inbound queue is full |
+ * |---|---|---|
+ * | DEALER, PUSH, PAIR, REQ | `send` waits for any peer with room | that connection is not read until there is room |
+ * | ROUTER | dropped (`routerMandatory`: waits, or `HostUnreachable` for an unknown id) | not read until there is room |
+ * | PUB, XPUB | dropped for that subscriber only | — (XPUB: subscriptions wait for room) |
+ * | SUB, XSUB | — | dropped (after one turn for the application), the connection is still read |
+ * | REP, PULL | — (REP: the reply is dropped) | not read until there is room |
+ *
+ * Drops are counted in `stats` and in the process-wide `metrics`. Socket events tell which peer came and went
+ * (`routingId`, `peerAddress`, `userId`).
  *
  * @example
  * ```ts
@@ -325,7 +339,7 @@ export const make = (options: Options): Effect.Effect<Socket, ZmtpError, Scope.S
           Connection.run(connection, connectionConfig, {
             pipe: peer.pipe,
             deliver: (message) => behaviour.deliver(peer, message),
-            awaitRoom: core.inbox.awaitRoom(peer.lane),
+            awaitRoom: behaviour.awaitRoom(peer),
             onSubscription: (subscribe, topic) => behaviour.onSubscription(peer, subscribe, topic),
             counters
           }),

@@ -117,6 +117,38 @@ describe("Socket high-water marks and fair queueing", () => {
       assert.deepStrictEqual(texts(yield* sub.receive), ["x", "after"])
     }))
 
+  it.scoped("SUB: a burst larger than the mark in one read reaches a consumer that keeps up; without one, it drops", () =>
+    Effect.gen(function*() {
+      const burst = (sub: Socket.Socket) =>
+        Effect.gen(function*() {
+          // A raw publisher that writes 100 messages in one write.
+          const raw = yield* rawPeer(sub)
+          yield* raw.readExactly(64)
+          yield* raw.transport.write(Greeting.encode(Greeting.make("NULL")))
+          yield* raw.readFrame
+          yield* raw.transport.write(Frame.encodeCommand(Command.encode(Command.ready([Metadata.property("Socket-Type", "PUB")]))))
+          yield* raw.readFrame // SUBSCRIBE ""
+          const bytes = range(100).map((i) => Frame.encodeMessage(msg("t", `${i}`)))
+          yield* raw.transport.write(Buffer.concat(bytes))
+          yield* settle
+        })
+      const keeping = yield* Socket.make({ type: "SUB", receiveHighWaterMark: 10, linger: 0 })
+      yield* keeping.subscribe("")
+      const got: Array<string> = []
+      const consumer = yield* Effect.fork(Effect.forever(Effect.map(keeping.receive, (m) => got.push(text(m[1])))))
+      yield* burst(keeping)
+      for (let round = 0; round < 20 && got.length < 100; round++) yield* settle
+      assert.deepStrictEqual(got, range(100).map(String))
+      assert.strictEqual((yield* keeping.stats).dropped, 0)
+      yield* Fiber.interrupt(consumer)
+
+      const idle = yield* Socket.make({ type: "SUB", receiveHighWaterMark: 10, linger: 0 })
+      yield* idle.subscribe("")
+      yield* burst(idle)
+      assert.strictEqual((yield* idle.stats).dropped, 90)
+      assert.deepStrictEqual(texts(yield* idle.receive), ["t", "0"])
+    }))
+
   it.scoped("XPUB reports a prefix's first subscription and its last cancel, once across peers", () =>
     Effect.gen(function*() {
       const address = endpoint()

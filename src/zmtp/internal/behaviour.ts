@@ -34,6 +34,8 @@ export interface Behaviour {
   readonly receive: Effect.Effect<Message, ZmtpError>
   /** A whole message from a peer; false when its lane is full (the connection's reader waits for room). */
   readonly deliver: (peer: Peer, message: Message) => boolean
+  /** What the connection's reader does after `deliver` or `onSubscription` said false, before it tries again. */
+  readonly awaitRoom: (peer: Peer) => Effect.Effect<void>
   /** SUBSCRIBE / CANCEL from a peer; false when it cannot be taken now (the reader waits for room, then retries). */
   readonly onSubscription: (peer: Peer, subscribe: boolean, topic: Uint8Array) => boolean
   readonly subscribe: (topic: Uint8Array, subscribe: boolean) => Effect.Effect<void, ZmtpError>
@@ -66,6 +68,9 @@ const receiveAny = (core: Core): Effect.Effect<Message, ZmtpError> =>
 const deliverToInbox = (core: Core) => (peer: Peer, message: Message) => core.inbox.offer(peer.lane, { peer, message })
 
 const ignoreSubscription = () => true
+
+/** Waits until the peer's lane has room: the connection is not read meanwhile. */
+const waitForLane = (core: Core) => (peer: Peer) => core.inbox.awaitRoom(peer.lane)
 
 /** Round-robin over peers whose pipe has room, one whole message at a time; waits while all are full. */
 class LoadBalancer {
@@ -137,6 +142,7 @@ const balanced = (
     receive: receives ? receiveAny(core) : notSupported(core, "receive"),
     deliver: receives ? deliverToInbox(core) : () => true,
     onSubscription: ignoreSubscription,
+    awaitRoom: waitForLane(core),
     subscribe: () => notSupported(core, "subscribe")
   }
 }
@@ -224,6 +230,7 @@ const router = (core: Core): Behaviour => {
       return true
     },
     onSubscription: ignoreSubscription,
+    awaitRoom: waitForLane(core),
     subscribe: () => notSupported(core, "subscribe")
   }
 }
@@ -288,6 +295,7 @@ const rep = (core: Core): Behaviour => {
     receive,
     deliver: deliverToInbox(core),
     onSubscription: ignoreSubscription,
+    awaitRoom: waitForLane(core),
     subscribe: () => notSupported(core, "subscribe")
   }
 }
@@ -359,6 +367,7 @@ const publisher = (core: Core, xpub: boolean): Behaviour => {
       return true
     },
     onSubscription,
+    awaitRoom: waitForLane(core),
     subscribe: () => notSupported(core, "subscribe")
   }
 }
@@ -409,16 +418,34 @@ const subscriber = (core: Core, raw: boolean): Behaviour => {
         if (message.length === 1 && frame !== undefined && frame.length > 0 && frame[0]! <= 1) {
           change(frame.slice(1), frame[0] === 1)
         } else {
-          for (const peer of publishers) peer.pipe.offer(message)
+          let dropped = 0
+          for (const peer of publishers) if (!peer.pipe.offer(message)) dropped++
+          if (dropped > 0) {
+            core.counters.dropped += dropped
+            core.counters.flush()
+          }
         }
         return Effect.void
       }),
     receive: receiveAny(core),
     deliver: (peer, message) => {
-      if ((raw || local.matches(message[0])) && !core.inbox.offer(peer.lane, { peer, message })) core.counters.dropped++
+      if (!raw && !local.matches(message[0])) return true
+      const lane = peer.lane
+      if (core.inbox.offer(lane, { peer, message })) {
+        lane.grace = false
+        return true
+      }
+      // Full: one read can carry more messages than the mark. The application gets one turn to make room; if it
+      // has not, the message is dropped.
+      if (!lane.grace) return false
+      core.counters.dropped++
       return true
     },
     onSubscription: ignoreSubscription,
+    awaitRoom: (peer) =>
+      Effect.map(Effect.yieldNow(), () => {
+        peer.lane.grace = true
+      }),
     subscribe: (topic, subscribe) => Effect.sync(() => change(topic, subscribe))
   }
 }

@@ -187,12 +187,10 @@ export class Lane<A> {
   queued = false
   /** The connection reader waiting for room (one reader per peer). */
   waiter: Resume | undefined = undefined
+  /** SUB/XSUB: the application has had its turn to make room since the lane filled; now messages drop. */
+  grace = false
 
   constructor(readonly capacity: number) {}
-
-  get size(): number {
-    return this.items.length
-  }
 
   get isFull(): boolean {
     return this.items.length >= this.capacity
@@ -269,13 +267,6 @@ export class FairQueue<A> {
       waiter(Effect.void)
     }
     return item
-  }
-
-  /** Items queued across lanes. */
-  get size(): number {
-    let size = 0
-    for (const lane of this.ring) size += lane.items.length
-    return size
   }
 
   /** Waits for the next item; fails with the close reason once closed and drained. */
