@@ -17,11 +17,8 @@ import * as Deferred from "effect/Deferred"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
-import * as Fiber from "effect/Fiber"
 import * as Layer from "effect/Layer"
 import * as Metric from "effect/Metric"
-import * as Option from "effect/Option"
-import * as Queue from "effect/Queue"
 import * as Schedule from "effect/Schedule"
 import type * as Scope from "effect/Scope"
 import * as Command from "./Command.js"
@@ -49,10 +46,6 @@ export interface BrokerOptions {
   readonly resultGrace?: Duration.DurationInput | undefined
   /** Obey DISCONNECT from any frontend peer, as the reference does. Default: false. */
   readonly frontendDisconnect?: boolean | undefined
-  /** How long a send may wait for a peer that does not read before it is abandoned (and counted). Default: 1 second. */
-  readonly sendTimeout?: Duration.DurationInput | undefined
-  /** Messages waiting to be sent per socket before further ones fail (and are counted). Default: 10000. */
-  readonly outboundCapacity?: number | undefined
   /** How often heartbeats, reaping and deadlines are checked. Default: 500 millis. */
   readonly tickInterval?: Duration.DurationInput | undefined
 }
@@ -100,6 +93,8 @@ const sendFailures = Metric.counter("emqp_broker_send_failures", {
 })
 const refusals = Metric.counter("emqp_broker_refusals", { description: "requests refused with NACK" })
 
+type Send = Extract<Output, { readonly _tag: "Send" }>
+
 const millis = (input: Duration.DurationInput | undefined, fallback: number) =>
   input === undefined ? fallback : Duration.toMillis(Duration.decode(input))
 
@@ -128,101 +123,43 @@ export const makeWith = (
     const backend = yield* sockets.backend
     const admin = sockets.admin ? yield* sockets.admin : undefined
     const stopped = yield* Deferred.make<void>()
+    const socketOf: Record<SocketName, Socket.MessageSocket | undefined> = { frontend, backend, admin }
 
-    // One writer fiber per socket drains a bounded queue, so the broker never waits on a peer. A send stuck for
-    // `sendTimeout` (a peer that does not read) is abandoned by the tick: counted, logged, and the writer restarts.
-    const scope = yield* Effect.scope
-    const sendTimeout = millis(options.sendTimeout, 1_000)
-    const outboundCapacity = options.outboundCapacity ?? 10_000
-    type Send = Extract<Output, { _tag: "Send" }>
-    interface Writer {
-      readonly name: SocketName
-      readonly socket: Socket.MessageSocket
-      readonly queue: Queue.Queue<Send>
-      fiber: Fiber.RuntimeFiber<never> | undefined
-      current: Send | undefined
-      since: number
-    }
-    const writers: Partial<Record<SocketName, Writer>> = {}
+    // Counted here and added to the metrics once per tick: a message costs an addition, not a metric update.
+    const counts = { received: 0, sent: 0, malformed: 0, failed: 0, refused: 0 }
+    const flushCounts = Effect.suspend(() => {
+      const { failed, malformed, received, refused, sent } = counts
+      counts.received = counts.sent = counts.malformed = counts.failed = counts.refused = 0
+      return Effect.all([
+        Metric.incrementBy(messagesIn, received),
+        Metric.incrementBy(messagesOut, sent),
+        Metric.incrementBy(malformedIn, malformed),
+        Metric.incrementBy(sendFailures, failed),
+        Metric.incrementBy(refusals, refused)
+      ], { discard: true })
+    })
 
-    const failed = (output: Send, detail: string) =>
-      Effect.zipRight(
-        Metric.increment(sendFailures),
-        Effect.logWarning(`could not send ${output.command._tag} on ${output.socket}: ${detail}`)
-      )
-
-    const sendOne = (writer: Writer, output: Send): Effect.Effect<void> =>
-      writer.socket.send([fromKey(output.peer), ...Command.encode(output.command)]).pipe(
-        Effect.zipRight(
-          output.command._tag === "Nack"
-            ? Effect.zipRight(Metric.increment(refusals), Metric.increment(messagesOut))
-            : Metric.increment(messagesOut)
-        ),
-        Effect.catchAll((error) =>
-          Effect.zipRight(
-            failed(output, error.message),
-            error.code === "EHOSTUNREACH"
-              ? Effect.flatMap(Clock.currentTimeMillis, (now) => run(core.unreachable(output, now)))
-              : Effect.void
-          )
-        )
-      )
-
-    // A peer whose send got stuck is congested for a while: its messages fail at once instead of each waiting.
-    const congested = new Map<string, number>()
-    const congestion = Math.max(5 * sendTimeout, 1_000)
-
-    const startWriter = (writer: Writer) =>
-      Effect.gen(function*() {
-        writer.fiber = yield* Queue.take(writer.queue).pipe(
-          Effect.flatMap((output) =>
-            Effect.flatMap(Clock.currentTimeMillis, (now) => {
-              const until = congested.get(output.peer)
-              if (until !== undefined) {
-                if (now < until) return failed(output, "the peer is congested (EAGAIN)")
-                congested.delete(output.peer)
-              }
-              writer.current = output
-              writer.since = now
-              return Effect.ensuring(sendOne(writer, output), Effect.sync(() => {
-                writer.current = undefined
-              }))
-            })
-          ),
-          Effect.forever,
-          Effect.annotateLogs({ "emqp.socket": writer.name }),
-          Effect.forkIn(scope)
-        )
-      })
-
-    const unstick = (now: number) =>
-      Effect.forEach(Object.values(writers), (writer) => {
-        const output = writer.current
-        if (!output || now - writer.since < sendTimeout || !writer.fiber) return Effect.void
-        return Effect.gen(function*() {
-          yield* Fiber.interrupt(writer.fiber!)
-          writer.current = undefined
-          // Bounded: the map holds peers that got stuck within the last `congestion` millis.
-          for (const [peer, until] of congested) if (until <= now) congested.delete(peer)
-          congested.set(output.peer, now + congestion)
-          yield* failed(output, `the peer did not read for ${now - writer.since} ms (EAGAIN)`)
-          yield* startWriter(writer)
-        })
-      }, { discard: true })
-
-    const run = (outputs: Array<Output>): Effect.Effect<void> => {
-      let effects: Array<Effect.Effect<void>> | undefined
-      for (const output of outputs) {
-        if (output._tag === "Send") {
-          const writer = writers[output.socket]
-          if (writer && !writer.queue.unsafeOffer(output)) {
-            ;(effects ??= []).push(failed(output, `${outboundCapacity} messages are waiting to be sent`))
+    // Sends never wait (the reference sends with NOBLOCK): a peer that does not read fills its own queue and its
+    // messages fail with EAGAIN — logged and counted, never silent — while everyone else is served.
+    const deliver = (output: Send, now: number): Effect.Effect<void> => {
+      const socket = socketOf[output.socket]
+      if (!socket) return Effect.void
+      return socket.trySend([fromKey(output.peer), ...Command.encode(output.command)]).pipe(
+        Effect.matchEffect({
+          onSuccess: () => {
+            counts.sent++
+            if (output.command._tag === "Nack") counts.refused++
+            return Effect.void
+          },
+          onFailure: (error) => {
+            counts.failed++
+            const warning = Effect.logWarning(`could not send ${output.command._tag} on ${output.socket}: ${error.message}`)
+            return error.code === "EHOSTUNREACH"
+              ? Effect.zipRight(warning, run(core.unreachable(output, now), now))
+              : warning
           }
-        } else {
-          ;(effects ??= []).push(perform(output))
-        }
-      }
-      return effects === undefined ? Effect.void : Effect.all(effects, { discard: true })
+        })
+      )
     }
 
     const perform = (output: Exclude<Output, Send>): Effect.Effect<void> => {
@@ -238,19 +175,14 @@ export const makeWith = (
       }
     }
 
-    for (const [name, socket] of [["frontend", frontend], ["backend", backend], ["admin", admin]] as const) {
-      if (!socket) continue
-      const writer: Writer = {
-        name,
-        socket,
-        queue: yield* Queue.dropping<Send>(outboundCapacity),
-        fiber: undefined,
-        current: undefined,
-        since: 0
-      }
-      writers[name] = writer
-      yield* startWriter(writer)
-    }
+    const run = (outputs: Array<Output>, now: number): Effect.Effect<void> =>
+      outputs.length === 0
+        ? Effect.void
+        : outputs.length === 1
+        ? step(outputs[0]!, now)
+        : Effect.forEach(outputs, (output) => step(output, now), { discard: true })
+
+    const step = (output: Output, now: number) => output._tag === "Send" ? deliver(output, now) : perform(output)
 
     const serve = (name: SocketName, socket: Socket.MessageSocket) =>
       socket.receive.pipe(
@@ -258,10 +190,14 @@ export const makeWith = (
           if (message.length === 0) return Effect.void
           const peer = toKey(message[0]!)
           const decoded = Command.decode(message, 1)
-          return Effect.flatMap(Clock.currentTimeMillis, (now) =>
-            Either.isRight(decoded)
-              ? Effect.zipRight(Metric.increment(messagesIn), run(core.handle(name, peer, decoded.right, now)))
-              : Effect.zipRight(Metric.increment(malformedIn), run(core.malformed(name, peer, decoded.left, now))))
+          return Effect.flatMap(Clock.currentTimeMillis, (now) => {
+            if (Either.isRight(decoded)) {
+              counts.received++
+              return run(core.handle(name, peer, decoded.right, now), now)
+            }
+            counts.malformed++
+            return run(core.malformed(name, peer, decoded.left, now), now)
+          })
         }),
         Effect.forever,
         Effect.catchAll((error) => Effect.logError(`the ${name} socket failed: ${error.message}`)),
@@ -273,26 +209,20 @@ export const makeWith = (
     if (admin) yield* Effect.forkScoped(serve("admin", admin))
     yield* Effect.forkScoped(
       Effect.repeat(
-        Effect.flatMap(Clock.currentTimeMillis, (now) => Effect.zipRight(run(core.tick(now)), unstick(now))),
+        Effect.flatMap(Clock.currentTimeMillis, (now) => Effect.zipRight(run(core.tick(now), now), flushCounts)),
         Schedule.spaced(options.tickInterval ?? Duration.millis(500))
       )
     )
-    // Closing the scope says goodbye to everyone before the writers stop and the sockets close.
+    // Closing the scope says goodbye to everyone; the sockets' linger then flushes what is queued.
     yield* Effect.addFinalizer(() =>
-      Effect.zipRight(
-        run(core.shutdown()),
-        Effect.repeat(Effect.sync(() => Object.values(writers).every((w) => w.current === undefined && w.queue.unsafeSize().pipe(Option.getOrElse(() => 0)) === 0)), {
-          until: (drained) => drained,
-          schedule: Schedule.spaced(Duration.millis(5))
-        }).pipe(Effect.interruptible, Effect.timeout(Duration.seconds(1)), Effect.ignore)
-      )
+      Effect.flatMap(Clock.currentTimeMillis, (now) => Effect.zipRight(run(core.shutdown(), now), flushCounts))
     )
 
     return Broker.of({
       status: Effect.map(Clock.currentTimeMillis, (now) => core.status(now)),
       workers: Effect.sync(() => core.showWorkers()),
       schedulers: Effect.sync(() => core.showSchedulers()),
-      shutdown: Effect.suspend(() => run(core.shutdown())),
+      shutdown: Effect.flatMap(Clock.currentTimeMillis, (now) => run(core.shutdown(), now)),
       awaitShutdown: Deferred.await(stopped)
     })
   }).pipe(Effect.annotateLogs({ "emqp.role": "broker" }))

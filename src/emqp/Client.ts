@@ -7,10 +7,10 @@
  *
  * @since 0.1.0
  */
+import * as Clock from "effect/Clock"
 import * as Config from "effect/Config"
 import type * as ConfigError from "effect/ConfigError"
 import * as Context from "effect/Context"
-import * as Deferred from "effect/Deferred"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
@@ -24,6 +24,7 @@ import * as Stream from "effect/Stream"
 import * as Command from "./Command.js"
 import { EmqpError } from "./EmqpError.js"
 import * as Headers from "./Headers.js"
+import { Waiters } from "./internal/waiters.js"
 import * as Socket from "./Socket.js"
 
 /**
@@ -148,6 +149,34 @@ const decodeResult = Schema.decodeUnknownEither(
   Schema.parseJson(Schema.Struct({ value: Schema.Unknown, error: Schema.optional(Schema.Unknown) }))
 )
 
+/** A job's `value`, decoded with `schema` if given; refusals and failed jobs as errors. */
+const outcomeValue = <A, I>(
+  msgid: string,
+  outcome: Outcome,
+  schema: Schema.Schema<A, I> | undefined
+): Effect.Effect<A, EmqpError> => {
+  if (outcome._tag === "Nack") {
+    return Effect.fail(
+      new EmqpError({ reason: "Refused", command: "REQUEST", msgid, code: outcome.code, detail: outcome.detail })
+    )
+  }
+  const parsed = decodeResult(outcome.result)
+  if (Either.isLeft(parsed)) {
+    return Effect.fail(
+      new EmqpError({ reason: "Malformed", command: "REPLY", msgid, detail: "the result is not {\"value\": …}" })
+    )
+  }
+  if (parsed.right.error !== undefined) {
+    const error = parsed.right.error
+    const message = Predicate.hasProperty(error, "message") ? String(error.message) : JSON.stringify(error)
+    return Effect.fail(new EmqpError({ reason: "JobFailed", command: "REQUEST", msgid, detail: message, cause: error }))
+  }
+  if (!schema) return Effect.succeed(parsed.right.value as A)
+  return Schema.decodeUnknown(schema)(parsed.right.value).pipe(
+    Effect.mapError((error) => new EmqpError({ reason: "Malformed", command: "REPLY", msgid, detail: error.message }))
+  )
+}
+
 /**
  * A client on an open DEALER connected to the broker's frontend.
  *
@@ -161,14 +190,14 @@ export const makeWith = (
   Effect.gen(function*() {
     const identity = Command.unsafeMessageId()
     const socket = yield* connect(identity)
-    const pending = new Map<string, Deferred.Deferred<Outcome>>()
+    const waiters = new Waiters<Outcome, EmqpError>()
+    yield* Effect.forkScoped(waiters.deadlines.run)
     const outcomes = yield* Queue.dropping<Outcome>(options.outcomeCapacity ?? 1024)
     yield* Effect.addFinalizer(() => Queue.shutdown(outcomes))
-    const requestTimeout = options.requestTimeout ?? Duration.seconds(30)
+    const requestTimeout = Duration.toMillis(Duration.decode(options.requestTimeout ?? Duration.seconds(30)))
 
     const deliver = (outcome: Outcome, requestId: string) => {
-      const waiter = pending.get(requestId)
-      if (waiter) return Deferred.succeed(waiter, outcome)
+      if (waiters.settle(requestId, Effect.succeed(outcome))) return Effect.void
       return Effect.flatMap(Queue.offer(outcomes, outcome), (accepted) =>
         accepted ? Effect.void : Effect.zipRight(
           Metric.increment(outcomesDropped),
@@ -212,47 +241,26 @@ export const makeWith = (
       payload: unknown,
       opts: RequestOptions<A, I> = {}
     ): Effect.Effect<A, EmqpError> =>
-      Effect.suspend(() => {
+      Effect.flatMap(Clock.currentTimeMillis, (now) => {
         const msgid = Command.unsafeMessageId()
-        return awaitResult<A, I>(msgid, payload, opts).pipe(Effect.ensuring(Effect.sync(() => pending.delete(msgid))))
+        const timeout = opts.timeout === undefined ? requestTimeout : Duration.toMillis(Duration.decode(opts.timeout))
+        // Registered before the send, so that a result arriving at once finds its caller.
+        waiters.register(
+          msgid,
+          now + timeout,
+          () => new EmqpError({ reason: "Timeout", command: "REQUEST", msgid, detail: "no result" })
+        )
+        return sendRequest(msgid, payload, opts, true).pipe(
+          Effect.onError(() => Effect.sync(() => waiters.remove(msgid))),
+          Effect.zipRight(waiters.wait(msgid)),
+          Effect.flatMap((outcome) => outcomeValue(msgid, outcome, opts.schema))
+        )
       }).pipe(
         Effect.withSpan("emqp.client.request", {
           attributes: { "messaging.destination.name": opts.queue ?? "default" },
           captureStackTrace: false
         })
       )
-
-    const awaitResult = <A, I>(msgid: string, payload: unknown, opts: RequestOptions<A, I>) =>
-      Effect.gen(function*() {
-        const waiter = yield* Deferred.make<Outcome>()
-        pending.set(msgid, waiter)
-        yield* sendRequest(msgid, payload, opts, true)
-        const outcome = yield* Deferred.await(waiter).pipe(
-          Effect.timeoutFail({
-            duration: opts.timeout ?? requestTimeout,
-            onTimeout: () => new EmqpError({ reason: "Timeout", command: "REQUEST", msgid, detail: "no result" })
-          })
-        )
-        if (outcome._tag === "Nack") {
-          return yield* new EmqpError({ reason: "Refused", command: "REQUEST", msgid, code: outcome.code, detail: outcome.detail })
-        }
-        const parsed = decodeResult(outcome.result)
-        if (Either.isLeft(parsed)) {
-          return yield* new EmqpError({ reason: "Malformed", command: "REPLY", msgid, detail: "the result is not {\"value\": …}" })
-        }
-        if (parsed.right.error !== undefined) {
-          const error = parsed.right.error
-          const message = Predicate.hasProperty(error, "message") ? String(error.message) : JSON.stringify(error)
-          return yield* new EmqpError({ reason: "JobFailed", command: "REQUEST", msgid, detail: message, cause: error })
-        }
-        if (!opts.schema) return parsed.right.value as A
-        const schema = opts.schema
-        return yield* Schema.decodeUnknown(schema)(parsed.right.value).pipe(
-          Effect.mapError((error) =>
-            new EmqpError({ reason: "Malformed", command: "REPLY", msgid, detail: error.message })
-          )
-        )
-      })
 
     const scheduleCommand = (tag: "Schedule" | "Unschedule", opts: ScheduleOptions) =>
       Effect.gen(function*() {

@@ -4,8 +4,8 @@
  * module serves (`tcp://`, `ipc://`, `memory://`) with any mechanism (NULL, PLAIN, CURVE).
  *
  * A ROUTER receives `[routingId, ...frames]` and sends the same shape. Sending to a peer that is not connected
- * fails with code `EHOSTUNREACH`; sending to a peer whose queue is full waits (the broker bounds that wait), so
- * no message is dropped without the caller knowing. A DEALER sends
+ * fails with code `EHOSTUNREACH`; `send` to a peer whose queue is full waits, `trySend` fails with `EAGAIN`, so no
+ * message is dropped without the caller knowing. A DEALER sends
  * and receives the frames as they are, with an explicit ASCII identity (a Python EventMQ router cannot decode
  * libzmq's binary automatic ids).
  *
@@ -15,8 +15,6 @@ import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Schedule from "effect/Schedule"
 import type * as Scope from "effect/Scope"
-import * as Server from "../transport/Server.js"
-import * as Tcp from "../transport/Tcp.js"
 import type { Mechanism } from "../zmtp/Mechanism.js"
 import * as Zmtp from "../zmtp/Socket.js"
 import type { ZmtpError } from "../zmtp/ZmtpError.js"
@@ -37,7 +35,13 @@ export type Message = ReadonlyArray<Uint8Array>
  * @category models
  */
 export interface MessageSocket {
+  /** Sends, waiting while the peer's queue is full. */
   readonly send: (message: Message) => Effect.Effect<void, EmqpError>
+  /**
+   * Sends without waiting (the reference's `NOBLOCK`): a full peer queue fails at once with code `EAGAIN`, an
+   * unknown ROUTER peer with `EHOSTUNREACH`. What the broker uses, so that one slow peer never holds the others.
+   */
+  readonly trySend: (message: Message) => Effect.Effect<void, EmqpError>
   readonly receive: Effect.Effect<Message, EmqpError>
 }
 
@@ -74,57 +78,38 @@ export interface SocketOptions {
 const fromZmtp = (error: ZmtpError): EmqpError =>
   new EmqpError({
     reason: error.reason === "Closed" ? "Closed" : "Socket",
-    code: error.reason === "HostUnreachable" ? "EHOSTUNREACH" : error.code ?? error.reason,
+    code: error.reason === "HostUnreachable"
+      ? "EHOSTUNREACH"
+      : error.reason === "WouldBlock"
+      ? "EAGAIN"
+      : error.code ?? error.reason,
     detail: error.message,
     cause: error
   })
 
-const tcpEndpoint = /^tcp:\/\/(\[[^\]]+\]|[^:]+):([0-9]{1,5})$/
+/** How a DEALER or SUB dials again after its connection drops: 100 ms doubling to 1 s, as libzmq's connect does. */
+const reconnect: Schedule.Schedule<unknown, ZmtpError> = Schedule.exponential(Duration.millis(100)).pipe(
+  Schedule.union(Schedule.spaced(Duration.seconds(1)))
+)
 
-/** `tcp://host:port` as host and port; TCP connections are opened here and handed to the ZMTP socket. */
-const tcpAddress = (endpoint: string) => {
-  const match = tcpEndpoint.exec(endpoint)
-  if (match === null) return undefined
-  const host = match[1]!.startsWith("[") ? match[1]!.slice(1, -1) : match[1]!
-  return { host: host === "*" ? "0.0.0.0" : host, port: Number(match[2]) }
-}
+const bindTo = (socket: Zmtp.Socket, endpoint: string): Effect.Effect<void, EmqpError> =>
+  Effect.mapError(Effect.asVoid(socket.bind(endpoint)), fromZmtp)
 
-const transportError = (endpoint: string) => (error: { readonly message: string; readonly code?: string | undefined }) =>
-  new EmqpError({ reason: "Socket", code: error.code ?? "ECONNREFUSED", detail: `${endpoint}: ${error.message}`, cause: error })
+const connectTo = (socket: Zmtp.Socket, endpoint: string): Effect.Effect<void, EmqpError> =>
+  Effect.mapError(socket.connect(endpoint), fromZmtp)
 
-const connectRetry = Schedule.exponential(Duration.millis(100)).pipe(Schedule.union(Schedule.spaced(Duration.seconds(1))))
-
-/** Binds a ZMTP socket; `tcp://` through the transport module's server. */
-const bindTo = (socket: Zmtp.Socket, endpoint: string): Effect.Effect<void, EmqpError, Scope.Scope> => {
-  const tcp = tcpAddress(endpoint)
-  if (!tcp) return Effect.mapError(Effect.asVoid(socket.bind(endpoint)), fromZmtp)
-  return Server.make({
-    listen: Server.tcp(tcp),
-    // The ZMTP socket owns the connection from here; the server only keeps it until it closes.
-    handler: (transport) => Effect.zipRight(socket.attach(transport, endpoint), Effect.ignore(transport.closed))
-  }).pipe(Effect.asVoid, Effect.mapError(transportError(endpoint)))
-}
-
-/**
- * Connects a ZMTP socket. Over `tcp://` a fiber keeps one connection up, dialling again (100 ms doubling to 1 s)
- * whenever it drops, as libzmq's connect does; meanwhile sends wait, as on a DEALER with no peer.
- */
-const connectTo = (socket: Zmtp.Socket, endpoint: string): Effect.Effect<void, EmqpError, Scope.Scope> => {
-  const tcp = tcpAddress(endpoint)
-  if (!tcp) return Effect.mapError(socket.connect(endpoint), fromZmtp)
-  const connection = Effect.scoped(Effect.gen(function*() {
-    const transport = yield* Effect.retry(Tcp.connect(tcp), { schedule: connectRetry })
-    yield* socket.attach(transport, endpoint)
-    yield* Effect.ignore(transport.closed)
-  }))
-  return Effect.asVoid(Effect.forkScoped(Effect.forever(connection)))
-}
+const messageSocket = (socket: Zmtp.Socket): MessageSocket => ({
+  send: (message) => Effect.mapError(socket.send(message), fromZmtp),
+  trySend: (message) => Effect.mapError(socket.trySend(message), fromZmtp),
+  receive: Effect.mapError(socket.receive, fromZmtp)
+})
 
 const common = (options: SocketOptions) => ({
   mechanism: options.mechanism,
   sendHighWaterMark: options.highWaterMark ?? 1000,
   receiveHighWaterMark: options.highWaterMark ?? 1000,
-  maxMessageSize: options.maxMessageSize ?? 16 * 1024 * 1024
+  maxMessageSize: options.maxMessageSize ?? 16 * 1024 * 1024,
+  reconnect
 })
 
 /**
@@ -140,11 +125,7 @@ export const router = (endpoint: string, options: SocketOptions = {}): Bind =>
       fromZmtp
     )
     yield* bindTo(socket, endpoint)
-    const result: MessageSocket = {
-      send: (message) => Effect.mapError(socket.send(message), fromZmtp),
-      receive: Effect.mapError(socket.receive, fromZmtp)
-    }
-    return result
+    return messageSocket(socket)
   })
 
 /**
@@ -157,11 +138,7 @@ export const dealer = (endpoint: string, options: SocketOptions = {}): Connect =
   Effect.gen(function*() {
     const socket = yield* Effect.mapError(Zmtp.make({ type: "DEALER", identity, ...common(options) }), fromZmtp)
     yield* connectTo(socket, endpoint)
-    const result: MessageSocket = {
-      send: (message) => Effect.mapError(socket.send(message), fromZmtp),
-      receive: Effect.mapError(socket.receive, fromZmtp)
-    }
-    return result
+    return messageSocket(socket)
   })
 
 /**
@@ -174,11 +151,7 @@ export const publisher = (endpoint: string, options: SocketOptions = {}): Bind =
   Effect.gen(function*() {
     const socket = yield* Effect.mapError(Zmtp.make({ type: "PUB", ...common(options) }), fromZmtp)
     yield* bindTo(socket, endpoint)
-    const result: MessageSocket = {
-      send: (message) => Effect.mapError(socket.send(message), fromZmtp),
-      receive: Effect.never
-    }
-    return result
+    return { ...messageSocket(socket), receive: Effect.never }
   })
 
 /**
@@ -196,9 +169,6 @@ export const subscriber = (
     const socket = yield* Effect.mapError(Zmtp.make({ type: "SUB", ...common(options) }), fromZmtp)
     for (const topic of topics) yield* Effect.mapError(socket.subscribe(topic), fromZmtp)
     yield* connectTo(socket, endpoint)
-    const result: MessageSocket = {
-      send: () => Effect.fail(new EmqpError({ reason: "Socket", code: "ENOTSUP", detail: "a SUB socket does not send" })),
-      receive: Effect.mapError(socket.receive, fromZmtp)
-    }
-    return result
+    const notSupported = () => Effect.fail(new EmqpError({ reason: "Socket", code: "ENOTSUP", detail: "a SUB socket does not send" }))
+    return { send: notSupported, trySend: notSupported, receive: Effect.mapError(socket.receive, fromZmtp) }
   })

@@ -19,6 +19,7 @@ import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
 import * as Exit from "effect/Exit"
 import * as Fiber from "effect/Fiber"
+import * as FiberId from "effect/FiberId"
 import * as Layer from "effect/Layer"
 import * as FiberSet from "effect/FiberSet"
 import * as Option from "effect/Option"
@@ -26,8 +27,11 @@ import * as Predicate from "effect/Predicate"
 import * as Schedule from "effect/Schedule"
 import type * as Scope from "effect/Scope"
 import * as Command from "./Command.js"
+import type { EmqpError } from "./EmqpError.js"
 import type * as Headers from "./Headers.js"
+import { Deque } from "./internal/deque.js"
 import * as Session from "./internal/session.js"
+import { Deadlines } from "./internal/waiters.js"
 import * as Socket from "./Socket.js"
 
 /**
@@ -110,6 +114,11 @@ const stringify = (value: unknown): Either.Either<string, string> =>
 const failure = (error: { readonly message: string; readonly tag?: string }) =>
   JSON.stringify({ value: error.message, error })
 
+const timeoutExit = Exit.fail({ _tag: "TimeoutError", message: "TimeoutError" })
+
+/** Jobs waiting for a slot when a broker sends more than the worker offered. */
+const backlogCapacity = 1024
+
 /** The reply body for a finished job. */
 export const resultJson = (exit: Exit.Exit<unknown, unknown>): string => {
   if (Exit.isSuccess(exit)) {
@@ -132,25 +141,34 @@ export const makeWith = <E, R>(
 ): Effect.Effect<WorkerService, never, Scope.Scope | R> =>
   Effect.gen(function*() {
     const concurrency = Math.max(1, options.concurrency ?? 4)
-    const jobTimeout = Duration.decode(options.jobTimeout ?? Duration.seconds(300))
+    const jobTimeout = Duration.toMillis(Duration.decode(options.jobTimeout ?? Duration.seconds(300)))
     const jobs = yield* FiberSet.make<void, never>()
-    const semaphore = yield* Effect.makeSemaphore(concurrency)
+    const runFork = yield* FiberSet.runtime(jobs)<R>()
+    // One sweeper interrupts the jobs that pass their timeout (no timer per job).
+    const deadlines = new Deadlines()
+    yield* Effect.forkScoped(deadlines.run)
+    // Jobs beyond the free slots (a broker that sent more than it was offered) wait here, bounded.
+    const backlog = new Deque<Command.Request>(backlogCapacity)
     let current: Session.Connection | undefined
     let running = 0
     let completed = 0
     let draining = false
 
-    const sendReady = (connection: Session.Connection, n: number) =>
-      Effect.forEach(
-        Array.from({ length: n }),
-        () => connection.send(Command.Ready.make({ msgid: Command.unsafeMessageId() }, true)),
-        { discard: true }
-      )
+    const ready = () => Command.Ready.make({ msgid: Command.unsafeMessageId() }, true)
 
-    const finished = (request: Command.Request, result: string) =>
-      Effect.suspend(() => {
+    const sendReady = (connection: Session.Connection, n: number): Effect.Effect<void, EmqpError> => {
+      if (n <= 0) return Effect.void
+      if (n === 1) return connection.send(ready())
+      return Effect.forEach(Array.from({ length: n }, ready), connection.send, { discard: true })
+    }
+
+    const report = (request: Command.Request, result: string) =>
+      Effect.clockWith((clock) => {
+        const now = clock.unsafeCurrentTimeMillis()
         running--
         completed++
+        const next = backlog.shift()
+        if (next !== undefined) start(next, now)
         const connection = current
         if (!connection) return Effect.void
         const reply = request.headers.replyRequested
@@ -158,25 +176,61 @@ export const makeWith = <E, R>(
             Command.Result.make({ msgid: Command.unsafeMessageId(), result, requestId: request.msgid }, true)
           )
           : Effect.void
-        return Effect.zipRight(reply, draining ? Effect.void : sendReady(connection, 1))
+        // The slot is offered again at once, so the broker holds `concurrency` READYs whenever we are idle.
+        return draining || next !== undefined ? reply : Effect.zipRight(reply, sendReady(connection, 1))
       }).pipe(Effect.catchAll((error) => Effect.logWarning(`could not report job ${request.msgid}: ${error.message}`)))
 
-    const runJob = (request: Command.Request) =>
-      Effect.gen(function*() {
-        const parsed = Either.try(() => JSON.parse(request.payload) as unknown)
-        const timeout = request.headers.timeout > 0 ? Duration.seconds(request.headers.timeout) : jobTimeout
-        const exit = Either.isLeft(parsed)
-          ? Exit.fail({ _tag: "Malformed", message: "the payload is not JSON" })
-          : yield* handler({ id: request.msgid, queue: request.queue, headers: request.headers, payload: parsed.right })
-            .pipe(
-              Effect.timeoutFail({ duration: timeout, onTimeout: () => ({ _tag: "TimeoutError", message: "TimeoutError" }) }),
-              Effect.exit
-            )
-        yield* finished(request, resultJson(exit))
-      }).pipe(
-        semaphore.withPermits(1),
-        Effect.withSpan("emqp.worker.job", { attributes: { "messaging.message.id": request.msgid }, captureStackTrace: false })
+    // The broker sent more jobs than slots and backlog: answered at once as failed (it retries per its headers).
+    const refuse = (request: Command.Request) =>
+      Effect.zipRight(
+        Effect.logWarning(`refused job ${request.msgid}: ${backlogCapacity} jobs are waiting for a slot`),
+        current && request.headers.replyRequested
+          ? Effect.ignore(current.send(Command.Result.make({
+            msgid: Command.unsafeMessageId(),
+            result: resultJson(Exit.fail({ _tag: "Busy", message: "the worker has no free slot" })),
+            requestId: request.msgid
+          }, true)))
+          : Effect.void
       )
+
+    const start = (request: Command.Request, now: number): void => {
+      running++
+      const parsed = Either.try(() => JSON.parse(request.payload) as unknown)
+      if (Either.isLeft(parsed)) {
+        runFork(report(request, resultJson(Exit.fail({ _tag: "Malformed", message: "the payload is not JSON" }))))
+        return
+      }
+      // Forked jobs start at once and may end before `runFork` returns: the deadline's key is not the fiber.
+      const key = {}
+      let fiber: Fiber.RuntimeFiber<void, never> | undefined
+      let timedOut = false
+      let reported = false
+      const once = (exit: Exit.Exit<unknown, unknown>) =>
+        Effect.suspend(() => {
+          if (reported) return Effect.void
+          reported = true
+          deadlines.remove(key)
+          return report(request, resultJson(exit))
+        })
+      const job = handler({ id: request.msgid, queue: request.queue, headers: request.headers, payload: parsed.right })
+        .pipe(
+          Effect.exit,
+          Effect.flatMap(once),
+          // Interrupted by its deadline (or by the worker's shutdown): reported all the same.
+          Effect.onInterrupt(() => once(timedOut ? timeoutExit : Exit.interrupt(FiberId.none))),
+          Effect.withSpan("emqp.worker.job", {
+            attributes: { "messaging.message.id": request.msgid },
+            captureStackTrace: false
+          })
+        )
+      const seconds = request.headers.timeout
+      deadlines.add(key, now + (seconds > 0 ? seconds * 1000 : jobTimeout), () => {
+        timedOut = true
+        fiber?.unsafeInterruptAsFork(FiberId.none)
+      })
+      fiber = runFork(job)
+      if (reported) fiber = undefined
+    }
 
     const session = Session.run({
       connect,
@@ -203,8 +257,9 @@ export const makeWith = <E, R>(
         ),
       onCommand: (_, command) => {
         if (command._tag !== "Request") return Effect.logDebug(`ignored ${command._tag} from the broker`)
-        running++
-        return Effect.asVoid(FiberSet.run(jobs, runJob(command)))
+        if (running < concurrency) return Effect.clockWith((clock) => Effect.sync(() => start(command, clock.unsafeCurrentTimeMillis())))
+        if (backlog.push(command)) return Effect.void
+        return refuse(command)
       }
     })
     const sessionFiber = yield* Effect.forkScoped(session)

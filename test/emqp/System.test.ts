@@ -282,7 +282,7 @@ describe("eMQP system over ZMTP (memory endpoints)", () => {
       const small = { highWaterMark: 5 }
       yield* Broker.makeWith(
         { frontend: Socket.router(e.frontend, small), backend: Socket.router(e.backend) },
-        { sendTimeout: Duration.millis(100), tickInterval: Duration.millis(50) }
+        { tickInterval: Duration.millis(50) }
       )
       yield* Worker.makeWith(Socket.dealer(e.backend), adder, { concurrency: 4 })
       const deaf = yield* Socket.dealer(e.frontend, small)("deaf-client")
