@@ -140,11 +140,26 @@ describe("BrokerCore: workers and dispatch", () => {
     assert.deepStrictEqual(h.dispatchedTo(msgid), ["w"])
   })
 
-  it("with no default worker, requests for an unannounced queue wait for the first worker that announces it", () => {
+  it("with no worker at all, a request for an unannounced queue waits in default, as the reference's does", () => {
     const h = new Harness()
     const msgid = h.request("c", "invoices")
-    h.worker("w", [{ weight: 10, name: "invoices" }], 1)
+    assert.lengthOf(h.take("c"), 0, "buffered: no dispatch ack yet")
+    h.worker("late-invoices", [{ weight: 10, name: "invoices" }], 1)
+    assert.deepStrictEqual(h.dispatchedTo(msgid), [], "it waits in default, not under its own name")
+    h.worker("w", [], 1)
     assert.deepStrictEqual(h.dispatchedTo(msgid), ["w"])
+    const [forwarded] = h.take("w", "Request")
+    assert.strictEqual(forwarded!.queue, "invoices", "the queue frame is forwarded unchanged")
+    assert.deepStrictEqual(h.take("c").map((c) => c._tag === "Reply" && c.body), [msgid])
+  })
+
+  it("a queue whose last worker left is unannounced again: its new requests go to default", () => {
+    const h = new Harness()
+    h.worker("inv", [{ weight: 10, name: "invoices" }], 1)
+    h.worker("w", [], 1)
+    assert.deepStrictEqual(h.dispatchedTo(h.request("c", "invoices")), ["inv"])
+    h.in("backend", "inv", Command.Kbye.make({ msgid: h.id("kbye") }))
+    assert.deepStrictEqual(h.dispatchedTo(h.request("c", "invoices")), ["w"])
   })
 
   it("messages from a worker that never INFORMed are ignored", () => {

@@ -121,6 +121,22 @@ describe("eMQP interop with EventMQ 0.3.13", () => {
       assert.strictEqual(failed, "boom")
     }))
 
+  // The same scenario under both brokers: the reference's router is the oracle for ours.
+  for (const which of ["the reference router", "our broker"] as const) {
+    live(`${which}: requests for a queue no worker announced wait for a default worker, queue frame unchanged`, () =>
+      Effect.gen(function*() {
+        const a = yield* addresses
+        if (which === "our broker") yield* Broker.make(a)
+        else yield* router(a)
+        // Sent while no worker at all is connected: they wait in `default` and go to the first default worker.
+        yield* pythonClient(["defer", a.frontend, "3", "nobody-serves-this", "emqp_jobs.record", "[\"ignored\", \"{i}\"]"])
+        const jobs: Array<Worker.Job> = []
+        yield* Worker.make((job) => Effect.sync(() => jobs.push(job)), { address: a.backend, reconnectDelay: Duration.millis(200) })
+        yield* eventually("3 jobs run", Effect.sync(() => jobs.length), (n) => n === 3)
+        assert.deepStrictEqual(jobs.map((job) => job.queue), ["nobody-serves-this", "nobody-serves-this", "nobody-serves-this"])
+      }))
+  }
+
   live("the Python client's jobs reach our worker through the Python router", () =>
     Effect.gen(function*() {
       const a = yield* addresses

@@ -42,7 +42,7 @@ export type Output =
 export interface CoreOptions {
   /** Queues of a worker whose INFORM lists none. */
   readonly defaultQueues: ReadonlyArray<Command.Queue>
-  /** Where requests for a queue no worker ever announced go while it has workers (the reference: `default`). */
+  /** Where requests for a queue no worker serves go (the reference: `default`). */
   readonly defaultQueueName: string
   /** Waiting requests per queue before new ones are refused. */
   readonly queueCapacity: number
@@ -334,11 +334,13 @@ export class BrokerCore {
   }
 
   private onRequest(client: string, request: Command.Request, now: number): void {
-    // The reference sends requests for a queue no worker announced to the default queue (its job managers run
-    // anything). That only helps when a default worker exists; otherwise the request waits under its own name
-    // for the first worker that announces it.
-    const defaultServed = (this.queues.get(this.options.defaultQueueName)?.length ?? 0) > 0
-    const queue = this.queues.has(request.queue) || !defaultServed ? request.queue : this.options.defaultQueueName
+    // As the reference: a queue no worker serves is the default queue (its job managers run whatever they are
+    // sent); the request waits there if need be, and is forwarded with its queue frame unchanged.
+    const served = (this.queues.get(request.queue)?.length ?? 0) > 0
+    const queue = served ? request.queue : this.options.defaultQueueName
+    if (!served && queue !== request.queue) {
+      this.log("Debug", `no worker serves queue ${request.queue}: ${request.msgid} goes to ${queue}`)
+    }
     this.route({ client, request, queue, attempt: 1, acked: false, enqueuedAt: now }, now, false)
   }
 
