@@ -182,6 +182,17 @@ export interface AmqpChannel {
   /** Unroutable `mandatory` messages returned on this channel, from the moment the stream starts. */
   readonly returns: Stream.Stream<ReturnedMessage, ClientError>
 
+  /**
+   * `channel.flow`: asks the broker to resume (`true`) its deliveries on this channel; resolves with the state the
+   * broker confirms. RabbitMQ closes the connection with 540 NOT_IMPLEMENTED on `false` (pause consumers with a
+   * prefetch limit, or by not acknowledging, instead), so `false` fails with `ClientRefused` `NotImplemented`
+   * before anything is sent.
+   *
+   * The other direction is handled for you: while the broker has paused the channel (`channel.flow{active=false}`),
+   * publishes wait before their first frame is written, and go out once it resumes the channel.
+   */
+  readonly flow: (active: boolean) => Effect.Effect<boolean, ClientError>
+
   /** Switches the channel to publisher confirms (`confirm.select`). */
   readonly confirmSelect: Effect.Effect<void, ClientError>
   readonly txSelect: Effect.Effect<void, ClientError>

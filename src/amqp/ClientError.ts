@@ -169,6 +169,8 @@ export class PublishReturned extends Data.TaggedError("PublishReturned")<{
  * - `MessageTooLarge`: an inbound or outbound body is above `maxMessageSize`.
  * - `ReplyConsumerMissing` / `ReplyConsumerExists`: direct reply-to misuse.
  * - `Protocol`: the broker sent something this client cannot make sense of.
+ * - `NotImplemented`: RabbitMQ would answer the request by closing the connection with 540 NOT_IMPLEMENTED
+ *   (`channel.flow{active=false}`), so it is refused before it is sent.
  *
  * @since 0.1.0
  * @category errors
@@ -182,6 +184,7 @@ export class ClientRefused extends Data.TaggedError("ClientRefused")<{
     | "ReplyConsumerMissing"
     | "ReplyConsumerExists"
     | "Protocol"
+    | "NotImplemented"
   readonly detail: string
 }> {
   override get message(): string {

@@ -152,6 +152,19 @@ describe.skipIf(!hasBroker)("AMQP client against RabbitMQ", () => {
       assert.match(queue, /^amq\.gen-/)
     }))
 
+  it.scopedLive("channel.flow: RabbitMQ confirms flow(true); flow(false), which it would answer with 540, is refused locally", () =>
+    Effect.gen(function*() {
+      const connection = yield* connect()
+      const channel = yield* connection.channel({ confirm: true })
+      assert.isTrue(yield* channel.flow(true))
+      const refused = yield* Effect.flip(channel.flow(false))
+      assert.strictEqual(refused._tag, "ClientRefused")
+      // Nothing reached the broker: the channel and the connection go on.
+      const { queue } = yield* channel.queueDeclare("", { exclusive: true })
+      yield* channel.publish("", queue, bytes("after flow"))
+      assert.strictEqual((yield* channel.queueDeclare(queue, { passive: true })).messageCount, 1)
+    }))
+
   it.scopedLive("redeclaring with different arguments is 406 PRECONDITION_FAILED", () =>
     Effect.gen(function*() {
       const connection = yield* connect()

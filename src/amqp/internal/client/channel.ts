@@ -222,6 +222,18 @@ export const make = (engine: Engine, ch: ChannelState): AmqpChannel => {
         })
       )
     ),
+    flow: (active) =>
+      active
+        ? Effect.map(
+          rpc(Methods.make("ChannelFlow", { active }), "ChannelFlowOk"),
+          (reply) => (reply.method as Methods.ByTag<"ChannelFlowOk">).active
+        )
+        : Exit.fail(
+          new ClientRefused({
+            reason: "NotImplemented",
+            detail: "RabbitMQ answers channel.flow{active=false} with 540 NOT_IMPLEMENTED and closes the connection"
+          })
+        ),
     txSelect: unit(Methods.make("TxSelect", {}), "TxSelectOk"),
     txCommit: unit(Methods.make("TxCommit", {}), "TxCommitOk"),
     txRollback: unit(Methods.make("TxRollback", {}), "TxRollbackOk"),

@@ -81,6 +81,8 @@ export class ChannelState {
   readonly returnSubscribers = new Set<Mailbox.Mailbox<ReturnedMessage, ClientError>>()
   content: Content | undefined = undefined
   closeOk: Deferred.Deferred<void> | undefined = undefined
+  /** Set while the broker has stopped the channel's publishes (`channel.flow{active=false}`). */
+  flowPaused: Completion | undefined = undefined
   readonly acker: Acker
   constructor(
     readonly id: number,
@@ -250,7 +252,19 @@ export class Engine {
       const job: Job = { channel: ch.id, publish, done, awaitConfirm: true, onWrite: () => confirms.register(entry) }
       return this.writer.tryOffer(job) ? done.await : Effect.zipRight(this.writer.offer(job), done.await)
     })
-    return this.gate.isOpen ? go : Effect.zipRight(this.gate.pass, go)
+    return this.gate.isOpen && ch.flowPaused === undefined ? go : this.whenPublishable(ch, go)
+  }
+
+  /**
+   * Waits while the connection is blocked or the broker has paused the channel (decided before any frame of the
+   * message is written), then publishes.
+   */
+  private whenPublishable<A>(ch: ChannelState, go: Effect.Effect<A, ClientError>): Effect.Effect<A, ClientError> {
+    const flow: Effect.Effect<void, ClientError> = Effect.suspend(() =>
+      ch.flowPaused === undefined ? Effect.void : Effect.zipRight(ch.flowPaused.await, flow)
+    )
+    const gated = Effect.zipRight(flow, go)
+    return this.gate.isOpen ? gated : Effect.zipRight(this.gate.pass, gated)
   }
 
   /**
@@ -301,7 +315,7 @@ export class Engine {
         done.await
       )
     })
-    return this.gate.isOpen ? go : Effect.zipRight(this.gate.pass, go)
+    return this.gate.isOpen && ch.flowPaused === undefined ? go : this.whenPublishable(ch, go)
   }
 
   // -------------------------------------------------------------------------------------------------------------
@@ -371,6 +385,9 @@ export class Engine {
     for (const subscriber of ch.returnSubscribers) subscriber.unsafeDone(Exit.fail(e))
     ch.returnSubscribers.clear()
     if (ch.closeOk !== undefined) Deferred.unsafeDone(ch.closeOk, Effect.void)
+    const paused = ch.flowPaused
+    ch.flowPaused = undefined
+    paused?.fail(e)
   }
 
   // -------------------------------------------------------------------------------------------------------------
@@ -532,8 +549,16 @@ export class Engine {
           ? undefined
           : Effect.ignore(this.post(ch, Methods.make("BasicCancelOk", { consumerTag: method.consumerTag })))
       }
-      case "ChannelFlow":
+      case "ChannelFlow": {
+        // The broker stops (or restarts) our publishes on this channel; flow-ok confirms it.
+        if (!method.active) ch.flowPaused ??= new Completion()
+        else {
+          const paused = ch.flowPaused
+          ch.flowPaused = undefined
+          paused?.succeed()
+        }
         return Effect.ignore(this.post(ch, Methods.make("ChannelFlowOk", { active: method.active })))
+      }
       default:
         return this.resolve(ch, { method })
     }
