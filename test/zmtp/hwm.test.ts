@@ -194,6 +194,31 @@ describe("Socket non-blocking sends", () => {
       assert.deepStrictEqual(got.map((m) => text(m[1])), ["1", "2"])
       yield* dealer.trySend(msg("4"))
       assert.strictEqual(text((yield* router.receive)[1]), "4")
+      // ROUTER with routerMandatory: an unknown id is HostUnreachable, a full pipe WouldBlock.
+      const router2 = yield* Socket.make({ type: "ROUTER", routerMandatory: true, sendHighWaterMark: 2, linger: 0 })
+      const stalled = yield* rawPeer(router2)
+      yield* stalled.readExactly(64)
+      yield* stalled.transport.write(Greeting.encode(Greeting.make("NULL")))
+      yield* stalled.readFrame
+      yield* stalled.transport.write(Frame.encodeCommand(Command.encode(Command.ready([
+        Metadata.property("Socket-Type", "DEALER"),
+        Metadata.property("Identity", "slow")
+      ]))))
+      yield* settle
+      assert.strictEqual((yield* Effect.flip(router2.trySend(msg("nobody", "x")))).reason, "HostUnreachable")
+      // 100 KB messages: the first write fills the memory pair and waits for a reader that never comes.
+      const big = new Uint8Array(100_000)
+      let accepted = 0
+      let refused: string | undefined = undefined
+      for (let i = 0; i < 10 && refused === undefined; i++) {
+        const result = yield* Effect.either(router2.trySend([Socket.frame("slow"), big]))
+        if (result._tag === "Left") refused = result.left.reason
+        else accepted++
+        yield* settle
+      }
+      assert.strictEqual(refused, "WouldBlock")
+      // One in the writer's hands, two in the pipe.
+      assert.strictEqual(accepted, 3)
       // PUB never waits: trySend drops as send does.
       const pub = yield* Socket.make({ type: "PUB", linger: 0 })
       yield* pub.trySend(msg("nobody"))
