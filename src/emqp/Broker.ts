@@ -21,6 +21,7 @@ import * as Layer from "effect/Layer"
 import * as Metric from "effect/Metric"
 import * as Schedule from "effect/Schedule"
 import type * as Scope from "effect/Scope"
+import { ioScheduler } from "../internal/ioScheduler.js"
 import * as Command from "./Command.js"
 import type { EmqpError } from "./EmqpError.js"
 import { BrokerCore, defaultOptions, type Output, type SocketName } from "./internal/brokerCore.js"
@@ -225,7 +226,7 @@ export const makeWith = (
       shutdown: Effect.flatMap(Clock.currentTimeMillis, (now) => run(core.shutdown(), now)),
       awaitShutdown: Deferred.await(stopped)
     })
-  }).pipe(Effect.annotateLogs({ "emqp.role": "broker" }))
+  }).pipe(Effect.annotateLogs({ "emqp.role": "broker" }), Effect.withScheduler(ioScheduler))
 
 /**
  * The reference's addresses: frontend (clients, schedulers), backend (workers) and admin.

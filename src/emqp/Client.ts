@@ -21,6 +21,7 @@ import * as Queue from "effect/Queue"
 import * as Schema from "effect/Schema"
 import type * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
+import { ioScheduler } from "../internal/ioScheduler.js"
 import * as Command from "./Command.js"
 import { EmqpError } from "./EmqpError.js"
 import * as Headers from "./Headers.js"
@@ -295,7 +296,7 @@ export const makeWith = (
       schedule: (opts) => scheduleCommand("Schedule", opts),
       unschedule: (payload, opts = {}) => Effect.asVoid(scheduleCommand("Unschedule", { ...opts, payload }))
     })
-  })
+  }).pipe(Effect.withScheduler(ioScheduler))
 
 /**
  * @since 0.1.0

@@ -22,6 +22,7 @@ import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import * as Schema from "effect/Schema"
 import type * as Scope from "effect/Scope"
+import { ioScheduler } from "../internal/ioScheduler.js"
 import * as Command from "./Command.js"
 import * as Headers from "./Headers.js"
 import * as PyJson from "./internal/pyjson.js"
@@ -243,7 +244,7 @@ export const makeWith = (
       jobs: Effect.sync(() => [...jobs.values()]),
       identity: Effect.sync(() => Option.fromNullable(current?.identity))
     })
-  }).pipe(Effect.annotateLogs({ "emqp.role": "scheduler" }))
+  }).pipe(Effect.annotateLogs({ "emqp.role": "scheduler" }), Effect.withScheduler(ioScheduler))
 
 /**
  * @since 0.1.0

@@ -26,6 +26,7 @@ import * as Option from "effect/Option"
 import * as Predicate from "effect/Predicate"
 import * as Schedule from "effect/Schedule"
 import type * as Scope from "effect/Scope"
+import { ioScheduler } from "../internal/ioScheduler.js"
 import * as Command from "./Command.js"
 import type { EmqpError } from "./EmqpError.js"
 import type * as Headers from "./Headers.js"
@@ -56,8 +57,15 @@ export interface Job {
 export interface WorkerOptions {
   /** Queues in priority order (the first is served first). Default: `[{ weight: 10, name: "default" }]`. */
   readonly queues?: ReadonlyArray<Command.Queue> | undefined
-  /** Jobs run at once = READYs offered. Default: 4 (the reference's `CONCURRENT_JOBS`). */
+  /** Jobs run at once. Default: 4 (the reference's `CONCURRENT_JOBS`). */
   readonly concurrency?: number | undefined
+  /**
+   * Jobs taken ahead of a free slot, so that the next job is already here when one finishes (no READY → REQUEST
+   * round trip between jobs). The worker offers `concurrency + prefetch` READYs. A prefetched job waits here
+   * even if another worker is idle, so keep it small for long jobs. Default: 0 (one READY per slot, as the
+   * reference's job manager).
+   */
+  readonly prefetch?: number | undefined
   /** Job timeout when the request has no `timeout:N`. Default: 300 seconds (the reference's). */
   readonly jobTimeout?: Duration.DurationInput | undefined
   /** Default: 3 seconds. */
@@ -141,15 +149,18 @@ export const makeWith = <E, R>(
 ): Effect.Effect<WorkerService, never, Scope.Scope | R> =>
   Effect.gen(function*() {
     const concurrency = Math.max(1, options.concurrency ?? 4)
+    const capacity = concurrency + Math.max(0, Math.min(options.prefetch ?? 0, backlogCapacity))
     const jobTimeout = Duration.toMillis(Duration.decode(options.jobTimeout ?? Duration.seconds(300)))
     const jobs = yield* FiberSet.make<void, never>()
     const runFork = yield* FiberSet.runtime(jobs)<R>()
     // One sweeper interrupts the jobs that pass their timeout (no timer per job).
     const deadlines = new Deadlines()
     yield* Effect.forkScoped(deadlines.run)
-    // Jobs beyond the free slots (a broker that sent more than it was offered) wait here, bounded.
+    // Jobs beyond the free slots (prefetched, or a broker that sent more than it was offered) wait here, bounded.
     const backlog = new Deque<Command.Request>(backlogCapacity)
     let current: Session.Connection | undefined
+    // READYs the broker holds for us: offered minus jobs received. Jobs held + credits stay within `capacity`.
+    let credits = 0
     let running = 0
     let completed = 0
     let draining = false
@@ -158,6 +169,7 @@ export const makeWith = <E, R>(
 
     const sendReady = (connection: Session.Connection, n: number): Effect.Effect<void, EmqpError> => {
       if (n <= 0) return Effect.void
+      credits += n
       if (n === 1) return connection.send(ready())
       return Effect.forEach(Array.from({ length: n }, ready), connection.send, { discard: true })
     }
@@ -176,8 +188,9 @@ export const makeWith = <E, R>(
             Command.Result.make({ msgid: Command.unsafeMessageId(), result, requestId: request.msgid }, true)
           )
           : Effect.void
-        // The slot is offered again at once, so the broker holds `concurrency` READYs whenever we are idle.
-        return draining || next !== undefined ? reply : Effect.zipRight(reply, sendReady(connection, 1))
+        // The freed place is offered again at once.
+        const free = draining ? 0 : capacity - running - backlog.size - credits
+        return free > 0 ? Effect.zipRight(reply, sendReady(connection, 1)) : reply
       }).pipe(Effect.catchAll((error) => Effect.logWarning(`could not report job ${request.msgid}: ${error.message}`)))
 
     // The broker sent more jobs than slots and backlog: answered at once as failed (it retries per its headers).
@@ -244,9 +257,11 @@ export const makeWith = <E, R>(
     }, {
       onConnected: (connection) =>
         Effect.suspend(() => {
-          // Set the connection and count free slots in one step, so each slot is offered exactly once.
+          // Set the connection and count free places in one step, so each is offered exactly once. A new
+          // connection is a new identity: the broker holds no READY of ours yet.
           current = connection
-          return draining ? Effect.void : sendReady(connection, Math.max(0, concurrency - running))
+          credits = 0
+          return draining ? Effect.void : sendReady(connection, capacity - running - backlog.size)
         }).pipe(Effect.catchAll((error) => Effect.logWarning(`could not send READY: ${error.message}`))),
       onDisconnected: (_, reason) =>
         Effect.zipRight(
@@ -257,6 +272,7 @@ export const makeWith = <E, R>(
         ),
       onCommand: (_, command) => {
         if (command._tag !== "Request") return Effect.logDebug(`ignored ${command._tag} from the broker`)
+        if (credits > 0) credits--
         if (running < concurrency) return Effect.clockWith((clock) => Effect.sync(() => start(command, clock.unsafeCurrentTimeMillis())))
         if (backlog.push(command)) return Effect.void
         return refuse(command)
@@ -284,7 +300,7 @@ export const makeWith = <E, R>(
       running: Effect.sync(() => running),
       completed: Effect.sync(() => completed)
     })
-  }).pipe(Effect.annotateLogs({ "emqp.role": "worker" }))
+  }).pipe(Effect.annotateLogs({ "emqp.role": "worker" }), Effect.withScheduler(ioScheduler))
 
 /**
  * @since 0.1.0

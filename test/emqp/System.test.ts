@@ -93,6 +93,34 @@ describe("eMQP system over ZMTP (memory endpoints)", () => {
       assert.deepStrictEqual(status.processed_messages_by_queue, { default: 200 })
     }))
 
+  live("prefetch: the worker offers concurrency + prefetch READYs and still runs at most `concurrency` jobs at once", () =>
+    Effect.gen(function*() {
+      const e = endpoints()
+      const broker = yield* startBroker(e)
+      let running = 0
+      let most = 0
+      const worker = yield* Worker.makeWith(Socket.dealer(e.backend), (job) =>
+        Effect.gen(function*() {
+          running++
+          most = Math.max(most, running)
+          yield* Effect.sleep(Duration.millis(5))
+          running--
+          return yield* adder(job)
+        }), { concurrency: 2, prefetch: 3 })
+      yield* eventually("5 READYs", slots(broker), (n) => n === 5)
+      const client = yield* Client.makeWith(Socket.dealer(e.frontend))
+      const results = yield* Effect.forEach(
+        Array.from({ length: 40 }, (_, i) => i),
+        (i) => client.request({ a: i, b: 1 }, { schema: Schema.Number }),
+        { concurrency: "unbounded" }
+      )
+      assert.deepStrictEqual(results, Array.from({ length: 40 }, (_, i) => i + 1))
+      assert.strictEqual(most, 2)
+      assert.strictEqual(yield* worker.completed, 40)
+      // Every place is offered again once the work is done: no READY lost or doubled.
+      yield* eventually("5 READYs again", slots(broker), (n) => n === 5)
+    }))
+
   live("a failing job is JobFailed; retry-count runs it again", () =>
     Effect.gen(function*() {
       const e = endpoints()
