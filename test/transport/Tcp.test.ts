@@ -269,6 +269,58 @@ for (const kind of kinds) {
         assert.strictEqual((yield* Effect.flip(client.closed)).code, error.code)
       }))
 
+    it.scopedLive("an interrupted read loses nothing: the next read, from any fiber, gets the bytes", () =>
+      Effect.gen(function*() {
+        const server = yield* withServer(echo)
+        const client = yield* kind.connect(server.address)
+        // A read given up by a timeout, then one interrupted from outside, both parked when they end.
+        assert.isTrue((yield* Effect.timeout(client.read, "20 millis").pipe(Effect.option))._tag === "None")
+        const parked = yield* Effect.fork(client.read)
+        yield* Effect.sleep("20 millis")
+        yield* Fiber.interrupt(parked)
+        yield* client.write(bytes("after"))
+        // Let the echo arrive while nobody reads: the stale readers must not take it.
+        yield* Effect.sleep("50 millis")
+        const next = yield* Effect.fork(readText(client, 5))
+        assert.strictEqual(yield* Fiber.join(next), "after")
+        yield* client.write(bytes("again"))
+        assert.strictEqual(yield* readText(client, 5), "again")
+      }))
+
+    it.scopedLive("a second concurrent reader is a defect", () =>
+      Effect.gen(function*() {
+        const server = yield* withServer(echo)
+        const client = yield* kind.connect(server.address)
+        const first = yield* Effect.fork(client.read)
+        yield* Effect.sleep("20 millis")
+        const second = yield* Effect.exit(client.read)
+        assert.isTrue(Exit.isFailure(second) && Exit.causeOption(second).pipe((c) => c._tag === "Some" && c.value._tag === "Die"))
+        yield* client.write(bytes("x"))
+        assert.strictEqual(text(yield* Fiber.join(first)), "x")
+      }))
+
+    it.live("abort right after a half-close or a close releases the socket at once, with nothing left open", () =>
+      Effect.gen(function*() {
+        const before = yield* handleCounts
+        yield* Effect.scoped(Effect.gen(function*() {
+          const server = yield* withServer(echo)
+          // Our FIN is in flight when the abort comes: Node cannot reset the socket then.
+          const halfClosed = yield* kind.connect(server.address)
+          yield* halfClosed.shutdownWrite
+          yield* halfClosed.abort().pipe(Effect.timeoutFail({ duration: "300 millis", onTimeout: () => "abort hung" }))
+          assert.isTrue(Exit.isSuccess(yield* Effect.exit(halfClosed.closed)))
+          // A graceful close under way, cut short.
+          const closing = yield* kind.connect(server.address)
+          yield* closing.write(bytes("bye"))
+          const close = yield* Effect.fork(closing.close({ timeout: "1 minute" }))
+          yield* Effect.yieldNow()
+          yield* closing.abort().pipe(Effect.timeoutFail({ duration: "300 millis", onTimeout: () => "abort hung" }))
+          yield* Fiber.join(close).pipe(Effect.timeoutFail({ duration: "300 millis", onTimeout: () => "close hung" }))
+        }))
+        const after = yield* handleCounts
+        assert.deepStrictEqual({ ...after, Timeout: 0 }, { ...before, Timeout: 0 })
+      }))
+
     it.live("interrupting connects, reads and writes leaves no handles or timers behind", () =>
       Effect.gen(function*() {
         const before = yield* handleCounts

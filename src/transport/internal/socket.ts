@@ -1,6 +1,7 @@
 import * as Deferred from "effect/Deferred"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
+import type * as Fiber from "effect/Fiber"
 import * as FiberId from "effect/FiberId"
 import type * as Net from "node:net"
 import * as Tls from "node:tls"
@@ -12,8 +13,6 @@ import { fromNodeError, TransportError } from "../TransportError.js"
 export const defaultReadHighWaterMark = 256 * 1024
 
 const defaultCloseTimeout = Duration.seconds(5)
-/** How long a destroyed socket may take to report 'close' before the transport releases itself. */
-const forceCloseAfterMillis = 1000
 
 const noop = () => {}
 
@@ -112,15 +111,15 @@ export class SocketTransport {
   /** Why the socket went away, when it was not a clean close or our own abort. */
   private failure: TransportError | undefined
   private aborted = false
+  /** The parked reader: resumed with `take`, so that bytes only ever leave the buffer into a live fiber. */
   private reader: Resume<Transport.ReadResult> | undefined
+  private readerFiber: Fiber.RuntimeFiber<unknown, unknown> | undefined
   private drainWaiters: Array<() => void> = []
   /** Writes handed to Node with our callback, and callbacks received: write n is done once `writesDone >= n`. */
   private writesIssued = 0
   private writesDone = 0
   private writeFailure: TransportError | undefined
   private writeWaiters: Array<WriteWaiter> = []
-  private forceCloseTimer: ReturnType<typeof setTimeout> | undefined
-  private released = false
   private readonly closedSignal = Deferred.unsafeMake<void, TransportError>(FiberId.none)
   private readonly highWaterMark: number
   private readonly raw: Net.Socket
@@ -144,18 +143,9 @@ export class SocketTransport {
       socket.setTimeout(Duration.toMillis(options.idleTimeout))
       socket.on("timeout", this.onTimeout)
     }
-    const read = Effect.async<Transport.ReadResult, TransportError>((resume) => {
-      const ready = this.takeNow()
-      if (ready !== undefined) return resume(ready)
-      if (this.reader !== undefined) return resume(Effect.dieMessage("Transport: concurrent reads"))
-      this.reader = resume
-      return Effect.sync(() => {
-        if (this.reader === resume) this.reader = undefined
-      })
-    })
     this.transport = {
       [Transport.TypeId]: Transport.TypeId,
-      read: Effect.suspend(() => this.takeNow() ?? read),
+      read: this.take,
       write: (chunk) => this.writeAll([chunk]),
       writeAll: (chunks) => this.writeAll(chunks),
       shutdownWrite: Effect.suspend(() => this.shutdownWrite()),
@@ -211,8 +201,7 @@ export class SocketTransport {
       this.socket.on("error", noop)
       this.state = "closed"
       this.socket.pause()
-      this.reader?.(Effect.fail(this.closedError()))
-      this.reader = undefined
+      this.failReader()
       Deferred.unsafeDone(this.closedSignal, Effect.void)
       return Effect.succeed(this.socket)
     })
@@ -261,12 +250,7 @@ export class SocketTransport {
   }
 
   private readonly onClose = (): void => {
-    if (this.forceCloseTimer !== undefined) {
-      clearTimeout(this.forceCloseTimer)
-      this.forceCloseTimer = undefined
-    }
-    if (this.released) return
-    this.released = true
+    if (this.state === "closed") return
     this.state = "closed"
     this.removeListeners()
     if (!this.eof) {
@@ -312,13 +296,37 @@ export class SocketTransport {
     return undefined
   }
 
+  /**
+   * A read: what is buffered, at once, else park until the socket has news.
+   *
+   * A parked reader has no canceler (an interruptible `Effect.async` with one costs more than the rest of the
+   * read). An interrupted reader leaves a stale resume behind that does nothing when called: nothing is lost,
+   * because the resumed fiber takes the bytes itself.
+   */
+  private readonly take: Effect.Effect<Transport.ReadResult, TransportError> = Effect.suspend(() =>
+    this.takeNow() ?? this.park
+  )
+
+  private readonly park: Effect.Effect<Transport.ReadResult, TransportError> = Effect.withFiberRuntime((fiber) => {
+    const other = this.readerFiber
+    // Another fiber parked and still alive is a second reader, unless it is this one after an interruption.
+    if (this.reader !== undefined && other !== undefined && other !== fiber && other.unsafePoll() === null) {
+      return Effect.dieMessage("Transport: concurrent reads")
+    }
+    this.readerFiber = fiber
+    return this.parked
+  })
+
+  private readonly parked = Effect.async<Transport.ReadResult, TransportError>((resume) => {
+    this.reader = resume
+  })
+
   private wakeReader(): void {
     const reader = this.reader
     if (reader === undefined) return
-    const ready = this.takeNow()
-    if (ready === undefined) return
     this.reader = undefined
-    reader(ready)
+    this.readerFiber = undefined
+    reader(this.take)
   }
 
   private writeAll(chunks: ReadonlyArray<Uint8Array>): Effect.Effect<void, TransportError> {
@@ -380,17 +388,17 @@ export class SocketTransport {
     }
   }
 
+  /**
+   * Waits for write `seq`. No canceler, as for reads: an interrupted writer's waiter stays until its write's
+   * callback, which Node always calls (with an error if the socket is destroyed), so there are never more
+   * waiters than writes in flight.
+   */
   private awaitWrite(seq: number): Effect.Effect<void, TransportError> {
     return Effect.async<void, TransportError>((resume) => {
       if (this.writesDone >= seq) {
         return resume(this.writeFailure === undefined ? Effect.void : Effect.fail(this.writeFailure))
       }
-      const waiter: WriteWaiter = { seq, resume }
-      this.writeWaiters.push(waiter)
-      return Effect.sync(() => {
-        const index = this.writeWaiters.indexOf(waiter)
-        if (index >= 0) this.writeWaiters.splice(index, 1)
-      })
+      this.writeWaiters.push({ seq, resume })
     })
   }
 
@@ -432,6 +440,7 @@ export class SocketTransport {
     const reader = this.reader
     if (reader === undefined) return
     this.reader = undefined
+    this.readerFiber = undefined
     reader(Effect.fail(this.closedError()))
   }
 
@@ -449,14 +458,8 @@ export class SocketTransport {
     this.chunks = []
     this.bytes = 0
     this.failReader()
-    // `abort` promises to be immediate: if Node never reports the destroyed socket's 'close' (seen when a close
-    // was already under way), the transport is released anyway, without keeping the process alive meanwhile.
-    if (this.forceCloseTimer === undefined) {
-      this.forceCloseTimer = setTimeout(this.onClose, forceCloseAfterMillis)
-      this.forceCloseTimer.unref()
-    }
     const raw = this.raw
-    if (reset && this.options.resettable === true && !raw.destroyed) {
+    if (reset && this.options.resettable === true && !raw.destroyed && !this.finInFlight()) {
       // Under TLS the TLS socket shares the TCP handle: resetting it is enough, and destroying the TLS socket
       // as well would close the handle twice (a crash in Node 20). The TLS socket closes with its stream.
       raw.resetAndDestroy()
@@ -464,6 +467,19 @@ export class SocketTransport {
       this.socket.destroy()
       if (raw !== this.socket) raw.destroy()
     }
+  }
+
+  /**
+   * Whether our FIN may be on its way: libuv refuses to reset a TCP handle while its shutdown is pending
+   * (`EINVAL`), and Node then drops the handle without closing it, so that no 'close' ever comes and the file
+   * descriptor leaks. Node starts the shutdown once every write has reached the kernel after `end()`.
+   */
+  private finInFlight(): boolean {
+    const socket = this.socket
+    if (!socket.writableEnded) return false
+    // Under TLS the TCP shutdown follows the close_notify on a schedule we cannot see.
+    if (socket !== this.raw) return true
+    return !socket.writableFinished && socket.writableLength === 0
   }
 
   private info(): Transport.ConnectionInfo {
