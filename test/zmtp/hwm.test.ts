@@ -149,6 +149,25 @@ describe("Socket high-water marks and fair queueing", () => {
       assert.deepStrictEqual(texts(yield* idle.receive), ["t", "0"])
     }))
 
+  it.scoped("several receivers share the messages; interrupting one strands none", () =>
+    Effect.gen(function*() {
+      const [pull, push] = yield* pair({ type: "PULL", linger: 0 }, { type: "PUSH", linger: 0 })
+      const got: Array<string> = []
+      const receiver = Effect.forever(Effect.map(pull.receive, (m) => got.push(text(m[0]))))
+      const a = yield* Effect.fork(receiver)
+      const b = yield* Effect.fork(receiver)
+      yield* settle
+      for (const i of range(10)) yield* push.send(msg(`${i}`))
+      yield* settle
+      assert.strictEqual(got.length, 10)
+      yield* Fiber.interrupt(a)
+      // Offered while the interrupted receiver's wake-up may still be in flight.
+      yield* Effect.forEach(range(5), (i) => push.send(msg(`late-${i}`)), { discard: true })
+      for (let round = 0; round < 5 && got.length < 15; round++) yield* settle
+      assert.deepStrictEqual(got.slice(10).sort(), range(5).map((i) => `late-${i}`))
+      yield* Fiber.interrupt(b)
+    }))
+
   it.scoped("XPUB reports a prefix's first subscription and its last cancel, once across peers", () =>
     Effect.gen(function*() {
       const address = endpoint()

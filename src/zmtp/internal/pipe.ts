@@ -218,7 +218,7 @@ export class FairQueue<A> {
       lane.queued = true
       this.ring.push(lane)
     }
-    if (this.takers.length > 0) this.takers.shift()!(Effect.void)
+    if (this.takers.length > 0) this.wakeTakers()
     return true
   }
 
@@ -233,7 +233,7 @@ export class FairQueue<A> {
       lane.queued = true
       this.ring.push(lane)
     }
-    if (this.takers.length > 0) this.takers.shift()!(Effect.void)
+    if (this.takers.length > 0) this.wakeTakers()
   }
 
   /** Waits until the lane has room (or the queue is closed). */
@@ -288,13 +288,21 @@ export class FairQueue<A> {
     })
   })
 
+  /**
+   * Wakes every waiting taker: each polls and waits again if another took the item. Waking only one could strand an
+   * item when that one is interrupted between its wake-up and its poll; there is usually a single taker anyway.
+   */
+  private wakeTakers(): void {
+    const takers = this.takers
+    this.takers = []
+    for (const taker of takers) taker(Effect.void)
+  }
+
   /** Wakes every taker and waiting reader; later offers are discarded. */
   close(): void {
     if (this.closed) return
     this.closed = true
-    const takers = this.takers
-    this.takers = []
-    for (const taker of takers) taker(Effect.void)
+    this.wakeTakers()
     for (const lane of this.ring) {
       const waiter = lane.waiter
       lane.waiter = undefined
