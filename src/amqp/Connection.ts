@@ -43,6 +43,7 @@ import * as Layer from "effect/Layer"
 import * as Redacted from "effect/Redacted"
 import type * as Scope from "effect/Scope"
 import type * as Stream from "effect/Stream"
+import * as Fs from "node:fs/promises"
 import * as Tcp from "../transport/Tcp.js"
 import * as Tls from "../transport/Tls.js"
 import type { Transport } from "../transport/Transport.js"
@@ -75,7 +76,11 @@ export interface Options {
   readonly host?: string | undefined
   /** Default 5672, or 5671 with TLS. */
   readonly port?: number | undefined
-  /** Connect with TLS: `true` for the defaults (verify the broker's certificate), or TLS client options. */
+  /**
+   * Connect with TLS: `true` for the defaults (verify the broker's certificate), or TLS client options. An
+   * `amqps://` URL turns it on, with RabbitMQ's query options (`cacertfile`, `certfile`, `keyfile`, `password`,
+   * `verify`, `server_name_indication`); options given here override the URL's.
+   */
   readonly tls?: boolean | Tls.ClientOptions | undefined
   /** Default `guest`. */
   readonly username?: string | undefined
@@ -169,20 +174,51 @@ interface Resolved extends Options {
   readonly vhost: string
 }
 
+const readPem = (path: string, key: string): Effect.Effect<Uint8Array, Uri.UriError> =>
+  Effect.tryPromise({
+    try: (signal) => Fs.readFile(path, { signal }),
+    catch: (cause) =>
+      new Uri.UriError({
+        reason: "File",
+        detail: `${key}=${path} cannot be read: ${cause instanceof Error ? cause.message : String(cause)}`
+      })
+  })
+
+/**
+ * The TLS client options of an `amqps://` URI's query, RabbitMQ's names: `cacertfile`, `certfile`, `keyfile`
+ * (and `password`, its passphrase) are read from disk; `verify=verify_none` turns verification off;
+ * `server_name_indication` is the name sent and checked. `fail_if_no_peer_cert` and `depth` are server settings
+ * and have no client meaning.
+ */
+const tlsFromQuery = (query: Uri.TlsQuery): Effect.Effect<Tls.ClientOptions, Uri.UriError> =>
+  Effect.gen(function*() {
+    const ca = query.caFile === undefined ? undefined : yield* readPem(query.caFile, "cacertfile")
+    const cert = query.certFile === undefined ? undefined : yield* readPem(query.certFile, "certfile")
+    const key = query.keyFile === undefined ? undefined : yield* readPem(query.keyFile, "keyfile")
+    return {
+      ...(ca !== undefined ? { ca } : {}),
+      ...(cert !== undefined ? { cert } : {}),
+      ...(key !== undefined ? { key: Redacted.make(key) } : {}),
+      ...(query.passphrase !== undefined ? { passphrase: query.passphrase } : {}),
+      ...(query.serverName !== undefined ? { servername: query.serverName } : {}),
+      ...(query.verify !== undefined ? { rejectUnauthorized: query.verify } : {})
+    }
+  })
+
 const resolve = (options: Options): Effect.Effect<Resolved, Uri.UriError> =>
   Effect.gen(function*() {
     const uri = options.url === undefined ? undefined : yield* Uri.parse(options.url)
-    const tls = options.tls ?? (uri?.tls === true ? true : undefined)
+    const wanted = options.tls ?? (uri?.tls === true ? true : undefined)
+    // The URI's TLS settings apply when TLS is on; explicit `tls` options override them one by one.
+    const fromUri = wanted !== undefined && wanted !== false && uri?.tlsOptions !== undefined
+      ? yield* tlsFromQuery(uri.tlsOptions)
+      : undefined
+    const tls = fromUri === undefined ? wanted : wanted === true ? fromUri : { ...fromUri, ...wanted }
     return {
       ...options,
       host: options.host ?? uri?.host ?? "localhost",
       port: options.port ?? uri?.port ?? (tls !== undefined && tls !== false ? 5671 : 5672),
-      tls: tls === true && uri?.tlsOptions !== undefined
-        ? {
-          ...(uri.tlsOptions.serverName !== undefined ? { servername: uri.tlsOptions.serverName } : {}),
-          ...(uri.tlsOptions.verify !== undefined ? { rejectUnauthorized: uri.tlsOptions.verify } : {})
-        }
-        : tls,
+      tls,
       username: options.username ?? uri?.username ?? "guest",
       password: options.password ?? uri?.password ?? Redacted.make("guest"),
       vhost: options.vhost ?? uri?.vhost ?? "/",

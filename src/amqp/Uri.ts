@@ -29,7 +29,7 @@ import * as Schema from "effect/Schema"
  * @category errors
  */
 export class UriError extends Data.TaggedError("UriError")<{
-  readonly reason: "Syntax" | "Scheme" | "Port" | "Vhost" | "Encoding" | "Query"
+  readonly reason: "Syntax" | "Scheme" | "Port" | "Vhost" | "Encoding" | "Query" | "File"
   readonly detail: string
 }> {
   override get message(): string {
