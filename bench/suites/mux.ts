@@ -20,7 +20,7 @@ import * as Effect from "effect/Effect"
 import * as Session from "../../src/mux/Session.js"
 import * as MuxStream from "../../src/mux/Stream.js"
 import * as Server from "../../src/transport/Server.js"
-import { bestOf, type Row, type Suite } from "../harness.js"
+import type { Row, Suite } from "../harness.js"
 
 const here = Path.dirname(fileURLToPath(import.meta.url))
 const root = Path.resolve(here, "..", "..")
@@ -31,7 +31,7 @@ const bulkBytes = Number(process.env.MUX_BENCH_MIB ?? 128) * MiB
 const chunkSize = 64 * 1024
 const rrRounds = 5_000
 const rrSize = 64
-const runs = Number(process.env.MUX_BENCH_RUNS ?? 3)
+const runs = Number(process.env.MUX_BENCH_RUNS ?? 5)
 const warmUpMillis = Number(process.env.MUX_BENCH_WARMUP_MS ?? 3000)
 
 // ---- the TS server side ---------------------------------------------------------------------------------------
@@ -364,77 +364,97 @@ const tcpRoundTrips = async (port: number): Promise<number> => {
 
 // ---- the suite ------------------------------------------------------------------------------------------------
 
+/** One contender of a row: its server, and one measurement against that server. */
+interface Contender {
+  readonly server: () => Promise<Child>
+  readonly measure: (port: number) => Promise<number>
+  /** JIT warm-up before measuring (the Node contenders; Go needs none). */
+  readonly warmUp: boolean
+}
+
 /**
- * Starts a server once, warms up, then keeps the best of `runs` measurements against it.
+ * Runs one row: every contender's server is started, the Node contenders warm up, then `runs` rounds measure
+ * each contender in turn, and each keeps its best. Interleaving matters on a shared two-core machine: load comes
+ * and goes over seconds, and every contender should see the same weather.
  *
- * The warm-up is the same time budget for every Node contender (Go needs none): measurements repeated until
- * `warmUpMillis` have passed. One run is not enough for V8 to optimise a protocol stack's per-frame code on a busy
- * two-core machine (plain TCP has almost none), and a multiplexer's steady state is what long-lived sessions see.
+ * The warm-up is the same time budget for every Node contender: measurements repeated until `warmUpMillis` have
+ * passed. One run is not enough for V8 to optimise a protocol stack's per-frame code on a busy machine (plain TCP
+ * has almost none), and a multiplexer's steady state is what long-lived sessions see.
  */
-const against = async (server: Promise<Child>, measure: (port: number) => Promise<number>, warmUp = true) => {
-  const child = await server
+const interleaved = async (contenders: Readonly<Record<string, Contender>>): Promise<Record<string, number>> => {
+  const entries = Object.entries(contenders)
+  const children: Array<Child> = []
   try {
-    if (warmUp) {
+    for (const [, contender] of entries) children.push(await contender.server())
+    for (let i = 0; i < entries.length; i++) {
+      const [, contender] = entries[i]!
+      if (!contender.warmUp) continue
       const until = Date.now() + warmUpMillis
-      do await measure(child.port)
+      do await contender.measure(children[i]!.port)
       while (Date.now() < until)
     }
-    return await bestOf(runs, () => measure(child.port))
+    const best: Record<string, number> = {}
+    for (let round = 0; round < runs; round++) {
+      for (let i = 0; i < entries.length; i++) {
+        const [name, contender] = entries[i]!
+        best[name] = Math.max(best[name] ?? -Infinity, await contender.measure(children[i]!.port))
+      }
+    }
+    return best
   } finally {
-    child.kill()
+    for (const child of children) child.kill()
   }
 }
 
 const goServer = (lib: string, mode: string) => start(goBin(lib), ["-role", "server", "-mode", mode], true)
 
+const ours = "effect-wire"
+const libs = ["upstream", "ngrok"]
+
+const row = async (metric: string, unit: string, contenders: Record<string, Contender>): Promise<Row> => {
+  const { [ours]: oursValue, ...peers } = await interleaved(contenders)
+  return { metric, unit, better: "higher", ours: oursValue!, peers }
+}
+
 const suite: Suite = {
   name: "mux",
   run: async () => {
     const rows: Array<Row> = []
-    const libs = ["upstream", "ngrok"]
-    const measure = async (
-      metric: string,
-      unit: string,
-      ours: () => Promise<number>,
-      peers: Record<string, () => Promise<number>>
-    ) => {
-      const values: Record<string, number> = {}
-      const oursValue = await ours()
-      for (const [name, run] of Object.entries(peers)) values[name] = await run()
-      rows.push({ metric, unit, better: "higher", ours: oursValue, peers: values })
-    }
     for (const streams of [1, 8]) {
       const perStream = String(bulkBytes / streams)
-      await measure(
-        `bulk throughput, ${streams} stream${streams > 1 ? "s" : ""} (${bulkBytes / MiB} MiB, 64 KiB writes)`,
-        "MB/s",
-        () => against(tsServer("mux"), (port) => muxBulk(port, streams)),
-        {
-          ...Object.fromEntries(libs.map((lib) => [
-            `go muxado ${lib}`,
-            () =>
-              against(goServer(lib, "sink"), (port) =>
-                goClient(lib, port, ["-mode", "bulk", "-streams", String(streams), "-bytes", perStream, "-concurrency", "8"], "MBps"), false)
-          ])),
-          "libp2p-yamux 8.0.1": () => against(tsServer("yamux"), (port) => yamuxBulk(port, streams)),
-          "plain tcp (node, a connection per stream)": () => against(tsServer("tcp"), (port) => tcpBulk(port, streams))
-        }
+      rows.push(
+        await row(
+          `bulk throughput, ${streams} stream${streams > 1 ? "s" : ""} (${bulkBytes / MiB} MiB, 64 KiB writes)`,
+          "MB/s",
+          {
+            [ours]: { server: () => tsServer("mux"), measure: (port) => muxBulk(port, streams), warmUp: true },
+            ...Object.fromEntries(libs.map((lib): [string, Contender] => [`go muxado ${lib}`, {
+              server: () => goServer(lib, "sink"),
+              measure: (port) =>
+                goClient(lib, port, ["-mode", "bulk", "-streams", String(streams), "-bytes", perStream, "-concurrency", "8"], "MBps"),
+              warmUp: false
+            }])),
+            "libp2p-yamux 8.0.1": { server: () => tsServer("yamux"), measure: (port) => yamuxBulk(port, streams), warmUp: true },
+            "plain tcp (node, a connection per stream)": {
+              server: () => tsServer("tcp"),
+              measure: (port) => tcpBulk(port, streams),
+              warmUp: true
+            }
+          }
+        )
       )
     }
-    await measure(
-      `round trips, ${rrSize} B request/response on one stream`,
-      "ops/s",
-      () => against(tsServer("mux"), muxRoundTrips),
-      {
-        ...Object.fromEntries(libs.map((lib) => [
-          `go muxado ${lib}`,
-          () =>
-            against(goServer(lib, "echo"), (port) =>
-              goClient(lib, port, ["-mode", "rr", "-n", String(rrRounds), "-bytes", String(rrSize)], "ops"), false)
-        ])),
-        "libp2p-yamux 8.0.1": () => against(tsServer("yamux"), yamuxRoundTrips),
-        "plain tcp (node)": () => against(tsServer("tcp"), tcpRoundTrips)
-      }
+    rows.push(
+      await row(`round trips, ${rrSize} B request/response on one stream`, "ops/s", {
+        [ours]: { server: () => tsServer("mux"), measure: muxRoundTrips, warmUp: true },
+        ...Object.fromEntries(libs.map((lib): [string, Contender] => [`go muxado ${lib}`, {
+          server: () => goServer(lib, "echo"),
+          measure: (port) => goClient(lib, port, ["-mode", "rr", "-n", String(rrRounds), "-bytes", String(rrSize)], "ops"),
+          warmUp: false
+        }])),
+        "libp2p-yamux 8.0.1": { server: () => tsServer("yamux"), measure: yamuxRoundTrips, warmUp: true },
+        "plain tcp (node)": { server: () => tsServer("tcp"), measure: tcpRoundTrips, warmUp: true }
+      })
     )
     return rows
   }
