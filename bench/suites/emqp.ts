@@ -1,8 +1,17 @@
 /**
- * eMQP: jobs/s and request → reply latency through a broker, effect-wire (broker, workers and client in this
- * process, over TCP) against the Python EventMQ 0.3.13 reference (emq-router + emq-jobmanager, jobs deferred by
- * its client library) in the same run. The reference never returns results to clients, so its jobs append to a
- * file and completion is counted there.
+ * eMQP: jobs/s and request → reply latency through a broker, effect-wire against the Python EventMQ 0.3.13
+ * reference in the same run.
+ *
+ * Placement. Ours: broker, workers (4 slots each, the reference's `CONCURRENT_JOBS`) and client all in this one
+ * Node process — one event loop, so one core at most — talking over TCP on 127.0.0.1 through the public API
+ * (`Broker.make`, `Worker.make`, `Client.make`; `client.request` waits for each job's result, 64 in flight).
+ * The reference: `emq-router`, `emq-jobmanager` (4 worker processes) and its client library's `defer_job`, each
+ * in its own process, so it may use every core. The reference never returns results to clients, so its jobs
+ * append to a file and completion is counted there; its latency is send → line in that file.
+ *
+ * A job is six eMQP messages on the wire (REQUEST client → broker → worker, dispatch-ack REPLY, result REPLY
+ * worker → broker → client, READY); "CPU per job" is this process's user + system time over the jobs it ran,
+ * which is what the shared machine's load cannot distort.
  */
 import * as ChildProcess from "node:child_process"
 import * as Fs from "node:fs"
@@ -42,26 +51,31 @@ const JOBS = 5_000
 const IN_FLIGHT = 64
 const LATENCY_SAMPLES = 1_000
 
-/** Our broker with `workers` workers (4 slots each); returns jobs/s and, for one worker, latency samples. */
-const ours = (workers: number) =>
+/** Our broker with `workers` workers (4 slots each); returns jobs/s, CPU per job and latency samples. */
+const ours = (workers: number, prefetch = 0) =>
   Effect.gen(function*() {
     const a = yield* Effect.promise(addresses)
     yield* Broker.make(a)
-    for (let i = 0; i < workers; i++) yield* Worker.make((job) => Effect.succeed(job.payload), { address: a.backend })
+    for (let i = 0; i < workers; i++) {
+      yield* Worker.make((job) => Effect.succeed(job.payload), { address: a.backend, prefetch })
+    }
     const client = yield* Client.make({ address: a.frontend })
     yield* Effect.sleep(Duration.millis(300))
     const one = (i: number) => client.request({ i })
     yield* Effect.forEach(Array.from({ length: 500 }, (_, i) => i), one, { concurrency: IN_FLIGHT }) // warm-up
+    const cpu = process.cpuUsage()
     const start = performance.now()
     yield* Effect.forEach(Array.from({ length: JOBS }, (_, i) => i), one, { concurrency: IN_FLIGHT, discard: true })
     const jobsPerSecond = JOBS / ((performance.now() - start) / 1000)
+    const used = process.cpuUsage(cpu)
+    const cpuPerJob = (used.user + used.system) / 1000 / JOBS
     const latencies: Array<number> = []
     for (let i = 0; i < LATENCY_SAMPLES; i++) {
       const t = performance.now()
       yield* one(i)
       latencies.push(performance.now() - t)
     }
-    return { jobsPerSecond, latencies }
+    return { jobsPerSecond, cpuPerJob, latencies }
   }).pipe(Effect.scoped, Logger.withMinimumLogLevel(LogLevel.None))
 
 const spawn = (program: string, env: Record<string, string>, args: ReadonlyArray<string> = []) =>
@@ -128,6 +142,7 @@ const suite: Suite = {
   run: async () => {
     const one = await Effect.runPromise(ours(1))
     const four = await Effect.runPromise(ours(4))
+    const prefetched = await Effect.runPromise(ours(4, 16))
     const hasReference = Fs.existsSync(Path.join(venv, "emq-router"))
     const ref = hasReference ? await reference(40) : undefined
     const peers = (value: number | undefined): Record<string, number> =>
@@ -135,6 +150,9 @@ const suite: Suite = {
     const rows: Array<Row> = [
       { metric: "jobs/s through the broker, 1 worker", unit: "jobs/s", better: "higher", ours: one.jobsPerSecond, peers: peers(ref?.jobsPerSecond) },
       { metric: "jobs/s through the broker, 4 workers", unit: "jobs/s", better: "higher", ours: four.jobsPerSecond, peers: peers(ref?.jobsPerSecond) },
+      { metric: "jobs/s through the broker, 4 workers, prefetch 16", unit: "jobs/s", better: "higher", ours: prefetched.jobsPerSecond, peers: peers(ref?.jobsPerSecond) },
+      { metric: "CPU per job (broker + worker + client), 1 worker", unit: "ms", better: "lower", ours: one.cpuPerJob, peers: {} },
+      { metric: "CPU per job (broker + worker + client), 4 workers, prefetch 16", unit: "ms", better: "lower", ours: prefetched.cpuPerJob, peers: {} },
       { metric: "request → reply p50, 1 worker", unit: "ms", better: "lower", ours: percentile(one.latencies, 50), peers: peers(ref && percentile(ref.latencies, 50)) },
       { metric: "request → reply p99, 1 worker", unit: "ms", better: "lower", ours: percentile(one.latencies, 99), peers: peers(ref && percentile(ref.latencies, 99)) }
     ]

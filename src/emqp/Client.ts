@@ -231,12 +231,13 @@ export const makeWith = (
 
     const sendRequest = (msgid: string, payload: unknown, send: SendOptions, replyRequested: boolean) =>
       Effect.flatMap(toJson(payload, "REQUEST"), (json) =>
-        write(Command.Request.make({
+        write({
+          _tag: "Request",
           msgid,
           queue: send.queue ?? "default",
           headers: Headers.make({ ...send.headers, ...(replyRequested ? { replyRequested: true } : {}) }),
           payload: json
-        }, true)))
+        }))
 
     const request = <A = unknown, I = unknown>(
       payload: unknown,

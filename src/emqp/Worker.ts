@@ -127,7 +127,12 @@ const timeoutExit = Exit.fail({ _tag: "TimeoutError", message: "TimeoutError" })
 /** Jobs waiting for a slot when a broker sends more than the worker offered. */
 const backlogCapacity = 1024
 
-/** The reply body for a finished job. */
+/**
+ * The REPLY body for a finished job: `{"value": x}`, or for a failure `{"value": "<message>", "error": {…}}`.
+ *
+ * @since 0.1.0
+ * @category encoding
+ */
 export const resultJson = (exit: Exit.Exit<unknown, unknown>): string => {
   if (Exit.isSuccess(exit)) {
     const json = stringify(exit.value)
@@ -165,7 +170,7 @@ export const makeWith = <E, R>(
     let completed = 0
     let draining = false
 
-    const ready = () => Command.Ready.make({ msgid: Command.unsafeMessageId() }, true)
+    const ready = (): Command.Ready => ({ _tag: "Ready", msgid: Command.unsafeMessageId() })
 
     const sendReady = (connection: Session.Connection, n: number): Effect.Effect<void, EmqpError> => {
       if (n <= 0) return Effect.void
@@ -185,7 +190,7 @@ export const makeWith = <E, R>(
         if (!connection) return Effect.void
         const reply = request.headers.replyRequested
           ? connection.send(
-            Command.Result.make({ msgid: Command.unsafeMessageId(), result, requestId: request.msgid }, true)
+            { _tag: "Result", msgid: Command.unsafeMessageId(), result, requestId: request.msgid }
           )
           : Effect.void
         // The freed place is offered again at once.

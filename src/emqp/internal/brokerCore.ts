@@ -16,7 +16,8 @@
  * - DISCONNECT is obeyed on the admin socket only (configurable);
  * - waiting requests are refused with `NACK shutdown` on shutdown instead of being discarded.
  *
- * Commands built here are valid by construction: `make(…, true)` skips re-validating them on the hot path.
+ * Commands built here are valid by construction: `make(…, true)` skips re-validating them, and the ones sent per
+ * job are plain literals of the command types.
  */
 import * as Either from "effect/Either"
 import * as Schema from "effect/Schema"
@@ -390,7 +391,7 @@ export class BrokerCore {
       : request
     this.out.push({ _tag: "Send", socket: "backend", peer: worker.id, command: forwarded, pending })
     if (!pending.acked) {
-      this.send("frontend", pending.client, Command.Reply.make({ msgid: Command.unsafeMessageId(), body: request.msgid }, true))
+      this.send("frontend", pending.client, { _tag: "Reply", msgid: Command.unsafeMessageId(), body: request.msgid })
     }
     if (isTracked) {
       const timeout = request.headers.timeout
@@ -423,7 +424,7 @@ export class BrokerCore {
       this.send(
         "frontend",
         job.client,
-        Command.Result.make({ msgid: Command.unsafeMessageId(), result: result.result, requestId: job.request.msgid }, true)
+        { _tag: "Result", msgid: Command.unsafeMessageId(), result: result.result, requestId: job.request.msgid }
       )
     }
   }
