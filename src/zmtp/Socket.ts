@@ -149,7 +149,13 @@ export type SocketEvent =
     readonly userId: string | undefined
     readonly error: ZmtpError
   }
-  | { readonly _tag: "HandshakeFailed"; readonly endpoint: string; readonly error: ZmtpError }
+  | {
+    readonly _tag: "HandshakeFailed"
+    readonly endpoint: string
+    /** Who tried: `host:port`, a path or `memory:name`. */
+    readonly peerAddress: string
+    readonly error: ZmtpError
+  }
   | { readonly _tag: "ConnectFailed"; readonly endpoint: string; readonly error: ZmtpError }
 
 /**
@@ -306,11 +312,12 @@ export const make = (options: Options): Effect.Effect<Socket, ZmtpError, Scope.S
     ): Effect.Effect<void, ZmtpError> =>
       Effect.gen(function*() {
         const connectionConfig = { ...config, endpoint }
+        const peerAddress = Connection.addressOf((yield* transport.info).remote)
         const connection = yield* Connection.handshake(transport, connectionConfig).pipe(
           Effect.tapError((error) => {
             counters.handshakeFailures++
             counters.flush()
-            return emit({ _tag: "HandshakeFailed", endpoint, error })
+            return emit({ _tag: "HandshakeFailed", endpoint, peerAddress, error })
           }),
           Effect.withSpan("zmtp.handshake", {
             attributes: { "messaging.system": "zeromq", "zmtp.socket_type": type, "zmtp.endpoint": endpoint }
@@ -322,7 +329,7 @@ export const make = (options: Options): Effect.Effect<Socket, ZmtpError, Scope.S
         if (!behaviour.attach(peer)) {
           peer.connection = undefined
           const error = new ZmtpError({ reason: "InvalidState", endpoint, detail: `${type} accepts no more peers` })
-          yield* emit({ _tag: "HandshakeFailed", endpoint, error })
+          yield* emit({ _tag: "HandshakeFailed", endpoint, peerAddress, error })
           return yield* error
         }
         peers.add(peer)

@@ -289,6 +289,8 @@ describe.runIf(available)("ZMTP socket pairs against pyzmq", () => {
           const failure = yield* firstHandshakeFailure(events)
           assert.strictEqual(failure._tag === "HandshakeFailed" && failure.error.reason, "AuthenticationFailed")
           if (weBind) {
+            // Who tried, for the logs.
+            assert.match(failure._tag === "HandshakeFailed" ? failure.peerAddress : "", /^127\.0\.0\.1:\d+$/)
             assert.isTrue(Option.isNone(yield* ours.poll(300)))
           } else {
             // pyzmq's ZAP handler answers 400; libzmq passes the status code on in ERROR.

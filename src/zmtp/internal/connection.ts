@@ -73,6 +73,12 @@ const encodeControl = (cipher: Cipher | undefined, item: ControlFrame): Uint8Arr
     ? Frame.encode({ more: false, command: false, body: cipher.encrypt(false, item.command, item.body) })
     : Frame.encode({ more: false, command: item.command, body: item.body })
 
+/** A peer's address as events and authenticators show it: `host:port`, a path or `memory:name`. */
+export const addressOf = (address: Transport.ConnectionInfo["remote"]): string =>
+  address._tag === "TcpAddress"
+    ? `${address.host}:${address.port}`
+    : address._tag === "UnixAddress" ? address.path : `memory:${address.name}`
+
 /**
  * Greeting and mechanism handshake, within the handshake deadline. The whole greeting goes out first, so a peer
  * that withholds its version until it has our signature (libzmq) never waits on us.
@@ -84,10 +90,7 @@ export const handshake = (
   Effect.gen(function*() {
     const endpoint = config.endpoint
     const write = (bytes: Uint8Array) => Effect.mapError(transport.write(bytes), transportError(endpoint))
-    const info = yield* transport.info
-    const peerAddress = info.remote._tag === "TcpAddress"
-      ? `${info.remote.host}:${info.remote.port}`
-      : info.remote._tag === "UnixAddress" ? info.remote.path : `memory:${info.remote.name}`
+    const peerAddress = addressOf((yield* transport.info).remote)
     const mechanism = config.mechanism
     yield* write(Greeting.encode(Greeting.make(mechanism.name, mechanism.asServer)))
 
