@@ -186,9 +186,10 @@ export const encode = (command: Command): Uint8Array => {
 }
 
 /**
- * libzmq 4.3 builds the ERROR it sends after a refused PLAIN or CURVE handshake from the C literal `"\x05ERROR"`,
- * whose hex escape swallows the `E`: the body arrives as `5e "RROR"` + reason (`04 09 5e 52 52 4f 52 03 34 30 30`
- * for status 400). A name length of 0x5e cannot fit such a short body, so reading it as ERROR is unambiguous.
+ * libzmq 4.3.5 sends the ERROR that follows a refused PLAIN or CURVE handshake (ZAP status 400) as
+ * `04 09 5e 52 52 4f 52 03 34 30 30`: name length 0x5e, then `"RROR"` — what a C literal `"\x05ERROR"` gives, its
+ * hex escape swallowing the `E`. A name length of 0x5e cannot fit such a short body, so reading it as ERROR is
+ * unambiguous.
  */
 const isLibzmqError = (body: Uint8Array): boolean =>
   body.length >= 5 && body.length < 0x5f && body[0] === 0x5e && body[1] === 0x52 && body[2] === 0x52 &&

@@ -148,8 +148,8 @@ describe("Command", () => {
     assert.strictEqual(hex(Frame.encodeCommand(Command.encode(Command.cancel(ascii("foo"))))), "04 0a 06 43 41 4e 43 45 4c 66 6f 6f")
   })
 
-  it("reads libzmq 4.3's malformed ERROR (5e \"RROR\", from its C literal \"\\x05ERROR\") as ERROR", () => {
-    // As a libzmq 4.3.5 PLAIN server with a ZAP handler sends it after refusing a password.
+  it("reads libzmq 4.3's malformed ERROR (5e \"RROR\") as ERROR", () => {
+    // As a libzmq 4.3.5 PLAIN server with a ZAP handler sends it after refusing a password (captured on the wire).
     const body = fromHex("04 09 5e 52 52 4f 52 03 34 30 30").subarray(2)
     assert.deepStrictEqual(Command.decode(body), Either.right(Command.error("400")))
     // A real name-length byte of 0x5e with enough bytes behind it is still a name.
