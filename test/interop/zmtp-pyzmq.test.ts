@@ -196,6 +196,7 @@ type MechanismName = "NULL" | "PLAIN" | "CURVE"
 
 /** The binding side is the server; our mechanism and the peer's settings for one case. */
 const mechanisms = (name: MechanismName, weBind: boolean, wrong = false) => {
+  // (`wrong`: PLAIN with a bad password, CURVE with a wrong server key.)
   switch (name) {
     case "NULL":
       return { ours: undefined as Mechanism | undefined, theirs: { kind: "NULL" } as Record<string, unknown> }
@@ -221,7 +222,8 @@ const mechanisms = (name: MechanismName, weBind: boolean, wrong = false) => {
         }
         : {
           ours: Curve.client({ serverKey, keyPair: client }),
-          theirs: { kind: "CURVE", server: true, secret: z85(Redacted.value(server.secretKey)) }
+          theirs: { kind: "CURVE", server: true, secret: z85(Redacted.value(server.secretKey)) },
+          clientKey: z85(client.publicKey)
         }
     }
   }
@@ -232,11 +234,21 @@ let ids = 0
 /** Our socket and pyzmq's, connected: the binder's endpoint is on 127.0.0.1 with a system-chosen port. */
 const connectPair = (
   python: Python["Type"],
-  options: { readonly ours: Socket.SocketType; readonly theirs: Socket.SocketType; readonly weBind: boolean; readonly mechanism: MechanismName; readonly wrong?: boolean }
+  options: {
+    readonly ours: Socket.SocketType
+    readonly theirs: Socket.SocketType
+    readonly weBind: boolean
+    readonly mechanism: MechanismName
+    readonly wrong?: boolean
+    /** CURVE against a pyzmq server: whether its ZAP handler knows our key. Default: true. */
+    readonly keyKnown?: boolean
+  }
 ) =>
   Effect.gen(function*() {
     const id = `s${ids++}`
-    const { ours: mechanism, theirs: theirMechanism } = mechanisms(options.mechanism, options.weBind, options.wrong)
+    const chosen = mechanisms(options.mechanism, options.weBind, options.wrong)
+    const { ours: mechanism, theirs: theirMechanism } = chosen
+    if ("clientKey" in chosen && options.keyKnown !== false) yield* python.call({ op: "curve_allow", key: chosen.clientKey })
     const identityFor = (type: Socket.SocketType) => type === "REQ" || type === "DEALER" ? "peer-1" : undefined
     const socket = yield* Socket.make({ type: options.ours, mechanism, identity: identityFor(options.ours), linger: 0 })
     const events = yield* socket.events
@@ -314,6 +326,17 @@ describe.runIf(available)("ZMTP socket pairs against pyzmq", () => {
           }
         }), 30_000)
     }
+
+    it.scoped("CURVE: a pyzmq server whose ZAP handler does not know our key refuses it with 400", () =>
+      Effect.gen(function*() {
+        const python = yield* Python
+        const { events, ours, theirs } = yield* connectPair(python, { ours: "DEALER", theirs: "ROUTER", weBind: false, mechanism: "CURVE", keyKnown: false })
+        const failure = yield* firstHandshakeFailure(events)
+        assert.strictEqual(failure._tag === "HandshakeFailed" && failure.error.reason, "AuthenticationFailed")
+        assert.strictEqual(failure._tag === "HandshakeFailed" && failure.error.code, "400")
+        yield* ours.send(frames("let me in"))
+        assert.isTrue(Option.isNone(yield* theirs.poll(300)))
+      }), 30_000)
 
     it.scoped("PLAIN: our client with the right password gets into a pyzmq server with ZAP, as the user it named", () =>
       Effect.gen(function*() {

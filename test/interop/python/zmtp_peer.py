@@ -9,9 +9,10 @@ Commands (frames and topics are hex strings):
   {"op": "send", "id": "s1", "frames": ["6869"]}
   {"op": "recv", "id": "s1", "timeout": 2000}                  -> {"ok": true, "frames": [...]} | {"ok": false, "error": "timeout"}
   {"op": "subscribe", "id": "s1", "topic": "74"}
+  {"op": "curve_allow", "key": z85}                            a client key CURVE servers let in
   {"op": "close", "id": "s1"}
 A PLAIN server accepts the passwords given at start-up in argv[1] (JSON {"user": "password"}) through pyzmq's ZAP
-handler; CURVE servers accept any client key through it.
+handler; CURVE servers accept the keys allowed so far through it.
 """
 import json
 import select
@@ -25,7 +26,16 @@ ctx = zmq.Context()
 auth = ThreadAuthenticator(ctx)
 auth.start()
 auth.configure_plain(domain="*", passwords=json.loads(sys.argv[1]) if len(sys.argv) > 1 else {})
-auth.configure_curve(domain="*", location=zmq.auth.CURVE_ALLOW_ANY)
+# CURVE servers let in the client keys named by "curve_allow" commands.
+allowed_keys = set()
+
+
+class AllowList:
+    def callback(self, domain, key):
+        return key in allowed_keys
+
+
+auth.configure_curve_callback(domain="*", credentials_provider=AllowList())
 
 sockets = {}
 
@@ -59,6 +69,9 @@ def handle(command):
     op = command["op"]
     if op == "socket":
         return make(command)
+    if op == "curve_allow":
+        allowed_keys.add(command["key"].encode())
+        return {}
     s = sockets[command["id"]]
     if op == "bind":
         s.bind(command["endpoint"])
