@@ -145,22 +145,21 @@ export const makeWith = (
     const deliver = (output: Send, now: number): Effect.Effect<void> => {
       const socket = socketOf[output.socket]
       if (!socket) return Effect.void
-      return socket.trySend([fromKey(output.peer), ...Command.encode(output.command)]).pipe(
-        Effect.matchEffect({
-          onSuccess: () => {
-            counts.sent++
-            if (output.command._tag === "Nack") counts.refused++
-            return Effect.void
-          },
-          onFailure: (error) => {
-            counts.failed++
-            const warning = Effect.logWarning(`could not send ${output.command._tag} on ${output.socket}: ${error.message}`)
-            return error.code === "EHOSTUNREACH"
-              ? Effect.zipRight(warning, run(core.unreachable(output, now), now))
-              : warning
-          }
-        })
+      // Counted as sent up front and taken back on failure: no continuation per successful send.
+      counts.sent++
+      if (output.command._tag === "Nack") counts.refused++
+      return Effect.catchAll(
+        socket.trySend([fromKey(output.peer), ...Command.encode(output.command)]),
+        (error) => notSent(output, error, now)
       )
+    }
+
+    const notSent = (output: Send, error: EmqpError, now: number): Effect.Effect<void> => {
+      counts.sent--
+      if (output.command._tag === "Nack") counts.refused--
+      counts.failed++
+      const warning = Effect.logWarning(`could not send ${output.command._tag} on ${output.socket}: ${error.message}`)
+      return error.code === "EHOSTUNREACH" ? Effect.zipRight(warning, run(core.unreachable(output, now), now)) : warning
     }
 
     const perform = (output: Exclude<Output, Send>): Effect.Effect<void> => {

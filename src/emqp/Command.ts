@@ -399,8 +399,10 @@ const body = (command: Command): ReadonlyArray<string> => {
  * @category encoding
  */
 export const encode = (command: Command): Array<Uint8Array> => {
-  const frames = [EMPTY, VERSION, names[wireName[command._tag]]!, Utf8.encode(command.msgid)]
-  for (const field of body(command)) frames.push(Utf8.encode(field))
+  const fields = body(command)
+  const frames = [EMPTY, VERSION, names[wireName[command._tag]]!]
+  // The msgid and the short body frames share one allocation (most eMQP fields are short ASCII).
+  Utf8.encodeAll([command.msgid, ...fields], frames)
   return frames
 }
 
