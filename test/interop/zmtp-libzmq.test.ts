@@ -76,6 +76,30 @@ describe.runIf(available)("ZMTP interop with libzmq (zeromq npm)", () => {
       assert.deepStrictEqual(texts(yield* timed(promise(() => named.receive()))), ["", "to named"])
     }))
 
+  it.scopedLive("our ROUTER learns which libzmq peer left: Disconnected carries its routing id", () =>
+    Effect.gen(function*() {
+      const router = yield* Socket.make({ type: "ROUTER", linger: 0 })
+      const endpoint = yield* router.bind("tcp://127.0.0.1:0")
+      const events = yield* router.events
+      const stay = yield* native(() => new Z.Dealer({ routingId: "stays" }))
+      const leave = new Z.Dealer({ routingId: "leaves", linger: 0 })
+      stay.connect(endpoint)
+      leave.connect(endpoint)
+      yield* promise(() => stay.send("hi"))
+      yield* promise(() => leave.send("hi"))
+      const ids = yield* Effect.forEach([0, 1], () => Effect.map(timed(router.receive), (m) => text(m[0])))
+      assert.deepStrictEqual(ids.sort(), ["leaves", "stays"])
+      leave.close()
+      const gone = yield* timed(events.pipe(Stream.filter((e) => e._tag === "Disconnected"), Stream.runHead))
+      assert.isTrue(Option.isSome(gone) && gone.value._tag === "Disconnected")
+      if (Option.isSome(gone) && gone.value._tag === "Disconnected") {
+        assert.strictEqual(text(gone.value.routingId), "leaves")
+        assert.strictEqual(gone.value.peerSocketType, "DEALER")
+        assert.match(gone.value.peerAddress, /^127\.0\.0\.1:\d+$/)
+      }
+      assert.strictEqual(yield* router.connectedPeers, 1)
+    }))
+
   it.scopedLive("REQ/REP both ways", () =>
     Effect.gen(function*() {
       const rep = yield* native(() => new Z.Reply())
