@@ -193,7 +193,8 @@ export interface Socket {
 }
 
 /**
- * A socket's counters. Bytes include ZMTP framing (and CURVE boxes); messages count whole multipart messages.
+ * A socket's counters. Bytes are those after the handshake, ZMTP framing (and CURVE boxes) included; messages count
+ * whole multipart messages, received ones whether the socket then delivers or drops them.
  *
  * @since 0.1.0
  * @category models
