@@ -22,6 +22,7 @@ import * as Net from "node:net"
 import * as Tls from "node:tls"
 import * as Address from "./Address.js"
 import { destroy } from "./internal/open.js"
+import * as Metrics from "./internal/metrics.js"
 import { SocketTransport } from "./internal/socket.js"
 import { parentSocket, type Pem, secureContextOptions } from "./internal/tlsOptions.js"
 import type * as Transport from "./Transport.js"
@@ -344,6 +345,11 @@ export const make = <E, R>(
       PubSub.shutdown
     )
     const publish = (event: ServerEvent) => events.unsafeOffer(event)
+    const kind: Metrics.Kind = listen._tag === "Tcp" ? "tcp" : listen._tag === "Unix" ? "unix" : "tls"
+    const refused = (remote: Address.Address, reason: "MaxConnections" | "ShuttingDown" | "Tls", error: TransportError | undefined) => {
+      Metrics.failed(kind, error ?? new TransportError({ reason: "Refused", address: Address.format(remote), detail: reason }))
+      publish(ServerEvent.Refused({ remote, reason, error }))
+    }
     const fibers = yield* FiberSet.make<void, never>()
     const run = yield* FiberSet.runtime(fibers)<Exclude<R, Scope.Scope>>()
     let shuttingDown = false
@@ -351,15 +357,15 @@ export const make = <E, R>(
     let nextId = 1
 
     const server = createServer(listen)
-    const onServerError = (error: Error) => publish(ServerEvent.Error({ error: fromNodeError("Listen", error) }))
+    const onServerError = (error: Error) => {
+      const failure = fromNodeError("Listen", error)
+      Metrics.failed(kind, failure)
+      publish(ServerEvent.Error({ error: failure }))
+    }
     const onDrop = (data?: Net.DropArgument) =>
-      publish(ServerEvent.Refused({
-        remote: Address.tcp(data?.remoteAddress ?? "", data?.remotePort ?? 0),
-        reason: "MaxConnections",
-        error: undefined
-      }))
+      refused(Address.tcp(data?.remoteAddress ?? "", data?.remotePort ?? 0), "MaxConnections", undefined)
     const onTlsClientError = (error: Error, socket: Tls.TLSSocket) => {
-      publish(ServerEvent.Refused({ remote: remoteOf(listen, socket), reason: "Tls", error: fromNodeError("Tls", error) }))
+      refused(remoteOf(listen, socket), "Tls", fromNodeError("Tls", error))
       // With a `tlsClientError` listener Node leaves the failed socket to us.
       socket.destroy()
       parentSocket(socket)?.destroy()
@@ -412,7 +418,7 @@ export const make = <E, R>(
     const accept = (socket: Net.Socket) => {
       const raw = socket instanceof Tls.TLSSocket ? parentSocket(socket) ?? socket : socket
       if (shuttingDown) {
-        publish(ServerEvent.Refused({ remote: remoteOf(listen, raw), reason: "ShuttingDown", error: undefined }))
+        refused(remoteOf(listen, raw), "ShuttingDown", undefined)
         socket.destroy()
         return
       }
@@ -448,7 +454,7 @@ export const make = <E, R>(
     server.on("drop", onDrop)
     if (listen._tag === "Tls") server.on("tlsClientError", onTlsClientError)
     if (options.maxConnections !== undefined) server.maxConnections = options.maxConnections
-    yield* listenOn(server, listen)
+    yield* listenOn(server, listen).pipe(Effect.tapError((error) => Effect.sync(() => Metrics.failed(kind, error))))
     server.on("error", onServerError)
     const address = boundAddress(listen, server)
     publish(ServerEvent.Listening({ address }))

@@ -81,7 +81,8 @@ export const connect = (options: ConnectOptions): Effect.Effect<Transport.Transp
     open: () => Net.connect(netOptions(options)),
     handshake: (raw) => awaitReady(raw, "connect", openError(address, raw)).pipe(Effect.as(raw)),
     adapter: { readHighWaterMark: options.readHighWaterMark, idleTimeout: options.idleTimeout },
-    resettable: true
+    resettable: true,
+    kind: "tcp"
   }).pipe(
     Effect.withSpan("Tcp.connect", {
       kind: "client",

@@ -7,6 +7,7 @@
  *
  * @since 0.1.0
  */
+import * as Cause from "effect/Cause"
 import * as Config from "effect/Config"
 import type * as ConfigError from "effect/ConfigError"
 import * as Duration from "effect/Duration"
@@ -18,6 +19,7 @@ import * as Net from "node:net"
 import * as NodeTls from "node:tls"
 import * as Address from "./Address.js"
 import { awaitReady, defaultConnectTimeout, destroy, netOptions, openError, openTransport } from "./internal/open.js"
+import * as Metrics from "./internal/metrics.js"
 import { adapterOf, SocketTransport } from "./internal/socket.js"
 import { type Pem, secureContextOptions } from "./internal/tlsOptions.js"
 import * as Tcp from "./Tcp.js"
@@ -119,7 +121,8 @@ export const connect = (options: ConnectOptions): Effect.Effect<Transport.Transp
         Effect.zipRight(handshake(raw, options.host, options, address, track))
       ),
     adapter: { readHighWaterMark: options.readHighWaterMark, idleTimeout: options.idleTimeout },
-    resettable: true
+    resettable: true,
+    kind: "tls"
   }).pipe(
     Effect.withSpan("Tls.connect", {
       kind: "client",
@@ -248,6 +251,8 @@ export const upgrade = (
           })).pipe(Effect.timeoutFail({ duration: timeout, onTimeout }))
       ))
       if (ready._tag === "Failure") {
+        const error = Cause.failureOption(ready.cause)
+        if (error._tag === "Some") Metrics.failed("tls", error.value)
         yield* Effect.zipRight(destroy(socket), destroy(raw))
         return yield* Effect.failCause(ready.cause)
       }

@@ -50,7 +50,8 @@ export const connect = (options: ConnectOptions): Effect.Effect<Transport.Transp
       local: Address.unix(""),
       remote: Address.unix(options.path)
     },
-    resettable: false
+    resettable: false,
+    kind: "unix"
   }).pipe(Effect.withSpan("Unix.connect", { kind: "client", attributes: { "network.transport": "unix", "server.address": options.path } }))
 
 /**

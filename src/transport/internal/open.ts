@@ -1,10 +1,12 @@
 import * as Duration from "effect/Duration"
+import * as Cause from "effect/Cause"
 import * as Effect from "effect/Effect"
 import type * as Scope from "effect/Scope"
 import type * as Net from "node:net"
 import type { ConnectOptions as TcpConnectOptions } from "../Tcp.js"
 import type * as Transport from "../Transport.js"
 import { fromNodeError, TransportError, type TransportErrorReason } from "../TransportError.js"
+import * as Metrics from "./metrics.js"
 import { SocketTransport, type SocketOptions } from "./socket.js"
 
 /** Default time allowed to open a connection (TCP connect plus any TLS handshake). */
@@ -71,6 +73,8 @@ export const openTransport = (options: {
   readonly handshake: (raw: Net.Socket, track: (socket: Net.Socket) => void) => Effect.Effect<Net.Socket, TransportError>
   readonly adapter: Omit<SocketOptions, "raw">
   readonly resettable: boolean
+  /** The `transport` tag of the metrics, for a connect that fails (the adapter tags its own). */
+  readonly kind: Metrics.Kind
 }): Effect.Effect<Transport.Transport, TransportError, Scope.Scope> =>
   Effect.uninterruptibleMask((restore) =>
     Effect.gen(function*() {
@@ -96,6 +100,8 @@ export const openTransport = (options: {
         )
       ))
       if (opened._tag === "Failure") {
+        const error = Cause.failureOption(opened.cause)
+        if (error._tag === "Some") Metrics.failed(options.kind, error.value)
         yield* Effect.zipRight(destroy(socket), destroy(raw))
         return yield* Effect.failCause(opened.cause)
       }

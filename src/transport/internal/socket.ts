@@ -8,6 +8,7 @@ import * as Tls from "node:tls"
 import * as Address from "../Address.js"
 import * as Transport from "../Transport.js"
 import { fromNodeError, TransportError } from "../TransportError.js"
+import * as Metrics from "./metrics.js"
 
 /** Inbound bytes buffered before the socket is paused, unless the caller says otherwise. */
 export const defaultReadHighWaterMark = 256 * 1024
@@ -126,6 +127,8 @@ export class SocketTransport {
   private readonly addressText: string
   private readonly local: Address.Address
   private readonly remote: Address.Address
+  private readonly kind: Metrics.Kind
+  private readonly tags: Metrics.Tags
   readonly transport: Transport.Transport
 
   constructor(readonly socket: Net.Socket, private readonly options: SocketOptions = {}) {
@@ -134,6 +137,9 @@ export class SocketTransport {
     this.local = options.local ?? tcpAddress(socket.localAddress, socket.localPort)
     this.remote = options.remote ?? tcpAddress(socket.remoteAddress, socket.remotePort)
     this.addressText = Address.format(this.remote)
+    this.kind = socket instanceof Tls.TLSSocket ? "tls" : this.remote._tag === "UnixAddress" ? "unix" : "tcp"
+    this.tags = Metrics.tagsOf(this.kind)
+    Metrics.opened(this.tags)
     socket.on("data", this.onData)
     socket.on("end", this.onEnd)
     socket.on("error", this.onError)
@@ -157,7 +163,7 @@ export class SocketTransport {
     transports.set(this.transport, this)
     // The socket may have died between its opening and this adapter (an error in that gap went unobserved).
     if (socket.destroyed) {
-      this.failure = new TransportError({ reason: "Read", address: this.addressText, detail: "socket closed before use" })
+      this.fail(new TransportError({ reason: "Read", address: this.addressText, detail: "socket closed before use" }))
       this.onClose()
     }
   }
@@ -202,6 +208,7 @@ export class SocketTransport {
       this.state = "closed"
       this.socket.pause()
       this.failReader()
+      Metrics.closed(this.tags)
       Deferred.unsafeDone(this.closedSignal, Effect.void)
       return Effect.succeed(this.socket)
     })
@@ -229,16 +236,24 @@ export class SocketTransport {
     if (this.failure !== undefined || this.aborted) return
     const code = (error as { readonly code?: unknown }).code
     const reason = code === "EPIPE" ? "Write" : typeof code === "string" && code.startsWith("ERR_SSL") ? "Tls" : "Read"
-    this.failure = fromNodeError(reason, error, this.addressText)
+    this.fail(fromNodeError(reason, error, this.addressText))
+  }
+
+  /** Records what ended the connection (the first failure only) and counts it. */
+  private fail(error: TransportError): void {
+    this.failure = error
+    Metrics.failed(this.kind, error)
   }
 
   private readonly onTimeout = (): void => {
     if (this.state === "closed" || this.failure !== undefined) return
-    this.failure = new TransportError({
-      reason: "IdleTimeout",
-      address: this.addressText,
-      detail: `no reads or writes for ${Duration.format(this.options.idleTimeout ?? 0)}`
-    })
+    this.fail(
+      new TransportError({
+        reason: "IdleTimeout",
+        address: this.addressText,
+        detail: `no reads or writes for ${Duration.format(this.options.idleTimeout ?? 0)}`
+      })
+    )
     this.options.onIdle?.()
     this.destroy(false)
   }
@@ -253,6 +268,7 @@ export class SocketTransport {
     if (this.state === "closed") return
     this.state = "closed"
     this.removeListeners()
+    Metrics.closed(this.tags)
     if (!this.eof) {
       // Unread bytes are lost with the connection unless the peer finished cleanly.
       this.chunks = []
@@ -283,6 +299,7 @@ export class SocketTransport {
   private takeNow(): Effect.Effect<Transport.ReadResult, TransportError> | undefined {
     if (this.chunks.length > 0) {
       const chunks = this.chunks as unknown as readonly [Uint8Array, ...Array<Uint8Array>]
+      Metrics.read(this.tags, this.bytes)
       this.chunks = []
       this.bytes = 0
       if (this.paused) {
@@ -363,12 +380,18 @@ export class SocketTransport {
     const seq = ++this.writesIssued
     if (last === 0) {
       socket.write(chunks[0]!, this.onWritten)
+      Metrics.written(this.tags, chunks[0]!.length)
     } else {
       // Corked writes leave as one writev.
+      let bytes = chunks[last]!.length
       socket.cork()
-      for (let i = 0; i < last; i++) socket.write(chunks[i]!)
+      for (let i = 0; i < last; i++) {
+        socket.write(chunks[i]!)
+        bytes += chunks[i]!.length
+      }
       socket.write(chunks[last]!, this.onWritten)
       socket.uncork()
+      Metrics.written(this.tags, bytes)
     }
     if (socket.writableLength === 0 && !socket.destroyed) return Effect.void
     return this.awaitWrite(seq)
