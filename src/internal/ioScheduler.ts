@@ -8,13 +8,18 @@ import * as Scheduler from "effect/Scheduler"
  * stall in the middle of the frame pipeline. This one yields to the event loop with `setImmediate` instead: I/O
  * still gets its turn, without the clamp.
  */
+const defaultMaxOpsBeforeYield = 2048
+
 class IoScheduler implements Scheduler.Scheduler {
   private tasks = new Scheduler.PriorityBuckets()
   private running = false
   private depth = 0
 
+  // Called on every operation of every fiber here: the op count is compared with Effect's default budget before
+  // the fiber-ref lookups of `defaultShouldYield`, which only a fiber due to yield pays for. A fiber given a
+  // smaller budget than the default yields at the default one.
   shouldYield(fiber: Parameters<Scheduler.Scheduler["shouldYield"]>[0]): number | false {
-    return Scheduler.defaultShouldYield(fiber)
+    return fiber.currentOpCount > defaultMaxOpsBeforeYield ? Scheduler.defaultShouldYield(fiber) : false
   }
 
   scheduleTask(task: Scheduler.Task, priority: number): void {
