@@ -130,6 +130,36 @@ describe("Writer", () => {
       assert.strictEqual(keys.size, 40)
     }))
 
+  it.scoped("a job written from the caller's fiber while the writer idles: later jobs queue behind it, bytes in order", () =>
+    Effect.gen(function*() {
+      // A pipe smaller than the first message: its write waits until the peer reads.
+      const [a, b] = yield* Memory.pair({ highWaterMark: 16 * 1024 })
+      const w = yield* writer(a)
+      const publish = (key: string, size: number) => ({ channel: 1, publish: { channel: 1, routingKey: key, body: new Uint8Array(size) } })
+      const first = yield* Effect.suspend(() => {
+        const direct = w.tryDirect(publish("direct", 60_000))
+        assert.isDefined(direct, "an idle writer lets the caller write")
+        return Effect.fork(direct!)
+      })
+      // While that write is in flight nobody else may write directly; the next jobs queue.
+      assert.isUndefined(w.tryDirect(publish("x", 1)))
+      const queued = yield* Effect.fork(Effect.forEach(["q1", "q2", "q3"], (key) => w.send(publish(key, 10)), {
+        concurrency: "unbounded",
+        discard: true
+      }))
+      // 60,000 bytes in frames of 8,184: method, header and 8 bodies; then three messages of 3 frames.
+      const seen = yield* frames(b, 10 + 3 * 3)
+      const keys = seen.flatMap((f) => f._tag === "Method" && f.method._tag === "BasicPublish" ? [f.method.routingKey] : [])
+      assert.deepStrictEqual(keys, ["direct", "q1", "q2", "q3"])
+      yield* Fiber.join(first)
+      yield* Fiber.join(queued)
+      assert.strictEqual(yield* w.pending, 0)
+      // Idle again: the next job may be written directly.
+      const again = yield* Effect.sync(() => w.tryDirect(publish("again", 1)))
+      assert.isDefined(again)
+      yield* again!
+    }))
+
   it.scoped("refuses jobs for a channel the broker closed, writes forced frames, and fails bad encodings alone", () =>
     Effect.gen(function*() {
       const [a, b] = yield* Memory.pair()

@@ -250,6 +250,8 @@ export class Engine {
         settle: (outcome) => done.done(settleExit(ch.id, outcome))
       }
       const job: Job = { channel: ch.id, publish, done, awaitConfirm: true, onWrite: () => confirms.register(entry) }
+      const written = this.writer.tryDirect(job)
+      if (written !== undefined) return Effect.zipRight(written, done.await)
       return this.writer.tryOffer(job) ? done.await : Effect.zipRight(this.writer.offer(job), done.await)
     })
     return this.gate.isOpen && ch.flowPaused === undefined ? go : this.whenPublishable(ch, go)

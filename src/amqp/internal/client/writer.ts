@@ -31,6 +31,9 @@ const batchBytes = 4 * 1024 * 1024
  */
 const batchesPerTurn = 32
 
+/** Bodies up to this size may be written from the publisher's own fiber. */
+const directMaxBody = 64 * 1024
+
 /** Waits for the event loop's check phase: timers and I/O callbacks have had their turn. */
 const eventLoopTurn: Effect.Effect<void> = Effect.async<void>((resume) => {
   const handle = setImmediate(() => resume(Effect.void))
@@ -56,6 +59,12 @@ export interface Job {
 export interface Writer {
   /** Queues a job if there is room, at once; `false` when the queue is full or the writer has failed. */
   readonly tryOffer: (job: Job) => boolean
+  /**
+   * Writes the job from the caller's fiber if the writer is idle and nothing is queued (call it inside
+   * `Effect.suspend`: it encodes at once); the Effect completes once the bytes are handed over. `undefined` when
+   * the job must be queued instead.
+   */
+  readonly tryDirect: (job: Job) => Effect.Effect<void, ClientError> | undefined
   /** Queues a job (waits only while the queue is full). */
   readonly offer: (job: Job) => Effect.Effect<void, ClientError>
   /**
@@ -91,6 +100,11 @@ export const make = (options: {
     let space: Completion | undefined = undefined
     const encoder = new Frame.Encoder({ frameMax: options.frameMax })
     let failure: ClientError | undefined = undefined
+    // Who may write: the writer fiber from `take` until its batch is written (`busy`), or a caller writing its own
+    // job while the writer is idle (`direct`). Never both, so bytes leave in the order jobs were admitted.
+    let busy = false
+    let direct = false
+    const clock = yield* Effect.clock
 
     const push = (job: Job): boolean => {
       if (buffer.length >= options.capacity) return false
@@ -111,8 +125,67 @@ export const make = (options: {
         return Effect.zipRight(Effect.ignore(space.await), offer(job))
       })
 
+    let directSinceTurn = 0
+    const resetDirectBudget = () => {
+      directSinceTurn = 0
+    }
+
+    const wakeWriter = () => {
+      if (wake !== undefined && buffer.length > 0) {
+        const w = wake
+        wake = undefined
+        w.succeed()
+      }
+    }
+
+    const release = Effect.sync(() => {
+      direct = false
+      wakeWriter()
+    })
+
+    /**
+     * Writes a job from the caller's fiber when the writer is idle and nothing is queued: no hop to the writer
+     * fiber and back (the larger part of a lone publish's latency). Jobs admitted meanwhile queue behind it and the
+     * writer takes them once this write is done. `undefined` when the job must be queued instead.
+     */
+    const tryDirect = (job: Job): Effect.Effect<void, ClientError> | undefined => {
+      if (busy || direct || buffer.length > 0 || failure !== undefined) return undefined
+      // Large bodies go through the writer: they gain nothing here, and a write that waits on the peer stays
+      // with the fiber the connection stops.
+      if (job.publish !== undefined && job.publish.body.length > directMaxBody) return undefined
+      // Past a budget of direct writes without an event-loop turn, jobs go through the writer, which yields.
+      if (directSinceTurn >= batchesPerTurn) return undefined
+      if (directSinceTurn++ === 0) setImmediate(resetDirectBudget)
+      const refused = options.check(job)
+      if (refused !== undefined) return Exit.fail(refused)
+      const error = job.publish !== undefined
+        ? encoder.publish(job.publish)
+        : job.frame !== undefined
+        ? encoder.frame(job.frame)
+        : undefined
+      if (error !== undefined) return Exit.fail(new ClientRefused({ reason: "InvalidArgument", detail: error.message }))
+      job.onWrite?.()
+      const bytes = encoder.take()
+      direct = true
+      ClientMetrics.bytesOut.unsafeUpdate(bytes.length, [])
+      if (job.publish !== undefined) ClientMetrics.published.unsafeUpdate(1, [])
+      return options.transport.write(bytes).pipe(
+        Effect.matchEffect({
+          onFailure: (cause) =>
+            Effect.zipRight(options.onWriteError(cause), Effect.suspend(() => Exit.fail(failure ?? options.stopped()))),
+          onSuccess: () => {
+            options.activity.lastWrite = clock.unsafeCurrentTimeMillis()
+            return Effect.void
+          }
+        }),
+        Effect.onExit(() => release)
+      )
+    }
+
     const submit = (job: Job): Effect.Effect<void, ClientError> => {
       if (failure !== undefined) return Exit.fail(failure)
+      const written = tryDirect(job)
+      if (written !== undefined) return written
       if (job.awaitConfirm !== true && job.done === undefined) {
         // The common case, a single step: queued at once, the caller resumed by the writer when it is written.
         return Effect.async<void, ClientError>((resume) => {
@@ -133,10 +206,11 @@ export const make = (options: {
     const send = (job: Omit<Job, "done">): Effect.Effect<void, ClientError> => Effect.suspend(() => submit({ ...job }))
 
     const take: Effect.Effect<Array<Job>> = Effect.suspend(() => {
-      if (buffer.length === 0) {
+      if (buffer.length === 0 || direct) {
         wake ??= new Completion()
         return Effect.zipRight(Effect.ignore(wake.await), take)
       }
+      busy = true
       const jobs = buffer
       buffer = []
       if (space !== undefined) {
@@ -235,6 +309,7 @@ export const make = (options: {
           }
         }
         yield* flush(chunks, encoded)
+        busy = false
         if (published > 0) ClientMetrics.published.unsafeUpdate(published, [])
       }
     })
@@ -242,6 +317,7 @@ export const make = (options: {
 
     return {
       tryOffer: (job) => failure === undefined && push(job),
+      tryDirect,
       offer,
       submit,
       send,
