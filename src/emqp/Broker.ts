@@ -47,6 +47,11 @@ export interface BrokerOptions {
   readonly resultGrace?: Duration.DurationInput | undefined
   /** Obey DISCONNECT from any frontend peer, as the reference does. Default: false. */
   readonly frontendDisconnect?: boolean | undefined
+  /**
+   * The layout of the commands the broker sends (`Command.Profile`); it forwards SCHEDULE, UNSCHEDULE and
+   * REQUEST re-encoded in it. Default: `"reference"` (EventMQ 0.3.13).
+   */
+  readonly profile?: Command.Profile | undefined
   /** How often heartbeats, reaping and deadlines are checked. Default: 500 millis. */
   readonly tickInterval?: Duration.DurationInput | undefined
 }
@@ -124,6 +129,7 @@ export const makeWith = (
     const backend = yield* sockets.backend
     const admin = sockets.admin ? yield* sockets.admin : undefined
     const stopped = yield* Deferred.make<void>()
+    const profile = options.profile ?? "reference"
     const socketOf: Record<SocketName, Socket.MessageSocket | undefined> = { frontend, backend, admin }
 
     // Counted here and added to the metrics once per tick: a message costs an addition, not a metric update.
@@ -149,7 +155,7 @@ export const makeWith = (
       counts.sent++
       if (output.command._tag === "Nack") counts.refused++
       return Effect.catchAll(
-        socket.trySend([fromKey(output.peer), ...Command.encode(output.command)]),
+        socket.trySend([fromKey(output.peer), ...Command.encode(output.command, profile)]),
         (error) => notSent(output, error, now)
       )
     }

@@ -107,6 +107,8 @@ export interface ClientOptions {
   readonly requestTimeout?: Duration.DurationInput | undefined
   /** Outcomes buffered for `outcomes` before new ones are dropped (and logged). Default: 1024. */
   readonly outcomeCapacity?: number | undefined
+  /** The layout of the commands this side sends (`Command.Profile`). Default: `"reference"` (EventMQ 0.3.13). */
+  readonly profile?: Command.Profile | undefined
 }
 
 /**
@@ -227,7 +229,7 @@ export const makeWith = (
       Effect.forkScoped
     )
 
-    const write = (command: Command.Command) => socket.send(Command.encode(command))
+    const write = (command: Command.Command) => socket.send(Command.encode(command, options.profile))
 
     const sendRequest = (msgid: string, payload: unknown, send: SendOptions, replyRequested: boolean) =>
       Effect.flatMap(toJson(payload, "REQUEST"), (json) =>

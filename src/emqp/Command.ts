@@ -393,17 +393,51 @@ const body = (command: Command): ReadonlyArray<string> => {
 }
 
 /**
- * The frames of a command, as a DEALER sends them.
+ * Which layout commands are encoded in. Decoding accepts both.
+ *
+ * - `"reference"` (default): what EventMQ 0.3.13 puts on the wire — KBYE, 9-frame SCHEDULE/UNSCHEDULE with
+ *   interval and cron, 6-frame PUBLISH.
+ * - `"spec"`: the published protocol tables — KBAI, 7-frame SCHEDULE/UNSCHEDULE (no interval and cron frames,
+ *   so a schedule is sent without its timing), 7-frame PUBLISH with an empty headers frame. REPLY with a job's
+ *   result keeps its 6 frames (the tables have no layout that names the request).
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type Profile = "reference" | "spec"
+
+/**
+ * The frames of a command, as a DEALER sends them, in the given profile (default `"reference"`).
  *
  * @since 0.1.0
  * @category encoding
  */
-export const encode = (command: Command): Array<Uint8Array> => {
-  const fields = body(command)
-  const frames = [EMPTY, VERSION, names[wireName[command._tag]]!]
+export const encode = (command: Command, profile: Profile = "reference"): Array<Uint8Array> => {
+  const spec = profile === "spec" ? specLayout(command) : undefined
+  const fields = spec?.fields ?? body(command)
+  const frames = [EMPTY, VERSION, spec?.name ?? names[wireName[command._tag]]!]
   // The msgid and the short body frames share one allocation (most eMQP fields are short ASCII).
   Utf8.encodeAll([command.msgid, ...fields], frames)
   return frames
+}
+
+const KBAI = Utf8.encode("KBAI")
+
+/** Where the published tables differ from 0.3.13: the name and body frames to send instead. */
+const specLayout = (
+  command: Command
+): { readonly name?: Uint8Array | undefined; readonly fields?: ReadonlyArray<string> | undefined } | undefined => {
+  switch (command._tag) {
+    case "Kbye":
+      return { name: KBAI }
+    case "Schedule":
+    case "Unschedule":
+      return { fields: [command.queue, Headers.format(command.headers), command.payload] }
+    case "Publish":
+      return { fields: [command.topic, "", command.message] }
+    default:
+      return undefined
+  }
 }
 
 // ---------------------------------------------------------------------------------------------------------------

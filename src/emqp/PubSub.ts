@@ -111,7 +111,10 @@ export interface PublisherService {
  * @since 0.1.0
  * @category constructors
  */
-export const makePublisherWith = (connect: Socket.Connect): Effect.Effect<PublisherService, EmqpError, Scope.Scope> =>
+export const makePublisherWith = (
+  connect: Socket.Connect,
+  options: { readonly profile?: Command.Profile | undefined } = {}
+): Effect.Effect<PublisherService, EmqpError, Scope.Scope> =>
   Effect.map(connect(Command.unsafeMessageId()), (socket) => ({
     publish: (topic, message) =>
       Effect.suspend(() => {
@@ -120,7 +123,10 @@ export const makePublisherWith = (connect: Socket.Connect): Effect.Effect<Publis
           return Effect.fail(new EmqpError({ reason: "Malformed", command: "PUBLISH", detail: "the message is not JSON-serialisable" }))
         }
         return socket.send(
-          Command.encode(Command.Publish.make({ msgid: Command.unsafeMessageId(), topic, message: json.right }, true))
+          Command.encode(
+            Command.Publish.make({ msgid: Command.unsafeMessageId(), topic, message: json.right }, true),
+            options.profile
+          )
         )
       })
   }))
@@ -132,9 +138,9 @@ export const makePublisherWith = (connect: Socket.Connect): Effect.Effect<Publis
  * @category constructors
  */
 export const makePublisher = (
-  options: { readonly address?: string | undefined } & Socket.SocketOptions = {}
+  options: { readonly address?: string | undefined; readonly profile?: Command.Profile | undefined } & Socket.SocketOptions = {}
 ): Effect.Effect<PublisherService, EmqpError, Scope.Scope> =>
-  makePublisherWith(Socket.dealer(options.address ?? defaultAddresses.incoming, options))
+  makePublisherWith(Socket.dealer(options.address ?? defaultAddresses.incoming, options), options)
 
 /**
  * The messages of the topics (prefixes) from a subscriber socket; messages that are not `[topic, json]` are

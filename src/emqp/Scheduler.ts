@@ -63,6 +63,8 @@ export interface SchedulerOptions {
   readonly ackTimeout?: Duration.DurationInput | undefined
   /** Default: 1 second. */
   readonly reconnectDelay?: Duration.DurationInput | undefined
+  /** The layout of the commands this side sends (`Command.Profile`). Default: `"reference"` (EventMQ 0.3.13). */
+  readonly profile?: Command.Profile | undefined
 }
 
 /**
@@ -211,7 +213,8 @@ export const makeWith = (
       heartbeatTimeout: Duration.decode(options.heartbeatTimeout ?? Duration.seconds(5)),
       liveness: options.liveness ?? 3,
       ackTimeout: Duration.decode(options.ackTimeout ?? Duration.seconds(5)),
-      reconnectDelay: Duration.decode(options.reconnectDelay ?? Duration.seconds(1))
+      reconnectDelay: Duration.decode(options.reconnectDelay ?? Duration.seconds(1)),
+      profile: options.profile ?? "reference"
     }, {
       onConnected: (connection) =>
         Effect.sync(() => {

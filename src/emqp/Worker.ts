@@ -78,6 +78,8 @@ export interface WorkerOptions {
   readonly ackTimeout?: Duration.DurationInput | undefined
   /** Pause before reconnecting. Default: 1 second. */
   readonly reconnectDelay?: Duration.DurationInput | undefined
+  /** The layout of the commands this side sends (`Command.Profile`). Default: `"reference"` (EventMQ 0.3.13). */
+  readonly profile?: Command.Profile | undefined
   /** How long running jobs may take to finish when the worker shuts down. Default: 30 seconds. */
   readonly drainTimeout?: Duration.DurationInput | undefined
 }
@@ -258,7 +260,8 @@ export const makeWith = <E, R>(
       heartbeatTimeout: Duration.decode(options.heartbeatTimeout ?? Duration.seconds(5)),
       liveness: options.liveness ?? 3,
       ackTimeout: Duration.decode(options.ackTimeout ?? Duration.seconds(5)),
-      reconnectDelay: Duration.decode(options.reconnectDelay ?? Duration.seconds(1))
+      reconnectDelay: Duration.decode(options.reconnectDelay ?? Duration.seconds(1)),
+      profile: options.profile ?? "reference"
     }, {
       onConnected: (connection) =>
         Effect.suspend(() => {

@@ -234,3 +234,41 @@ describe("Command: properties", () => {
     }
   }, { fastCheck: { numRuns: 3000 } })
 })
+
+describe("Command: the spec profile (the published tables)", () => {
+  it("KBYE goes out as KBAI and decodes back to Kbye", () => {
+    const out = Command.encode(Command.Kbye.make({ msgid: id1 }), "spec")
+    assert.deepStrictEqual(texts(out), ["", "eMQP/1.0", "KBAI", id1])
+    assert.deepStrictEqual(decodeOk(out), { _tag: "Kbye", msgid: id1 })
+  })
+
+  it("SCHEDULE and UNSCHEDULE have 7 frames, without interval and cron", () => {
+    const fields = { msgid: id1, queue: "default", headers: Headers.make({ guarantee: true }), interval: 60, payload, cron: "" }
+    for (const [command, name] of [[Command.Schedule.make(fields), "SCHEDULE"], [Command.Unschedule.make(fields), "UNSCHEDULE"]] as const) {
+      const out = Command.encode(command, "spec")
+      assert.deepStrictEqual(texts(out), ["", "eMQP/1.0", name, id1, "default", "guarantee", payload])
+      assert.deepStrictEqual(decodeOk(out), { ...command, interval: -1 })
+      // The reference profile keeps both.
+      assert.lengthOf(Command.encode(command), 9)
+    }
+  })
+
+  it("PUBLISH has 7 frames with an empty headers frame; decoding drops it", () => {
+    const publish = Command.Publish.make({ msgid: id1, topic: "news", message: "{\"a\": 1}" })
+    const out = Command.encode(publish, "spec")
+    assert.deepStrictEqual(texts(out), ["", "eMQP/1.0", "PUBLISH", id1, "news", "", "{\"a\": 1}"])
+    assert.deepStrictEqual(decodeOk(out), publish)
+    assert.deepStrictEqual(texts(Command.encode(publish)), ["", "eMQP/1.0", "PUBLISH", id1, "news", "{\"a\": 1}"])
+  })
+
+  it("every other command is the same in both profiles", () => {
+    const same: ReadonlyArray<Command.Command> = [
+      Command.Ready.make({ msgid: id1 }),
+      Command.Request.make({ msgid: id1, queue: "q", headers: Headers.make({ replyRequested: true }), payload }),
+      Command.Result.make({ msgid: id1, result: "{\"value\": 1}", requestId: id2 }),
+      Command.Heartbeat.make({ msgid: id1, timestamp: "1795261963.220" }),
+      Command.Ack.make({ msgid: id1, acked: id2 })
+    ]
+    for (const command of same) assert.deepStrictEqual(texts(Command.encode(command, "spec")), texts(Command.encode(command)))
+  })
+})

@@ -121,6 +121,21 @@ describe("eMQP system over ZMTP (memory endpoints)", () => {
       yield* eventually("5 READYs again", slots(broker), (n) => n === 5)
     }))
 
+  live("a worker speaking the spec profile says KBAI when it closes, and the broker forgets it at once", () =>
+    Effect.gen(function*() {
+      const e = endpoints()
+      const broker = yield* startBroker(e)
+      const scope = yield* Scope.make()
+      yield* Worker.makeWith(Socket.dealer(e.backend), adder, { concurrency: 2, profile: "spec" }).pipe(Scope.extend(scope))
+      yield* eventually("2 READYs", slots(broker), (n) => n === 2)
+      const client = yield* Client.makeWith(Socket.dealer(e.frontend), { profile: "spec" })
+      assert.strictEqual(yield* client.request({ a: 1, b: 2 }), 3)
+      yield* Scope.close(scope, Exit.void)
+      const workers = (w: Record<string, unknown>) => Object.keys(w.connected_workers as object).length
+      // Well before the broker's 10 s silence timeout: the KBAI did it.
+      yield* eventually("the worker removed", broker.workers, (w) => workers(w) === 0, 2_000)
+    }))
+
   live("a failing job is JobFailed; retry-count runs it again", () =>
     Effect.gen(function*() {
       const e = endpoints()

@@ -21,6 +21,7 @@ export interface SessionOptions {
   readonly liveness: number
   readonly ackTimeout: Duration.Duration
   readonly reconnectDelay: Duration.Duration
+  readonly profile: Command.Profile
 }
 
 export interface Connection {
@@ -48,7 +49,7 @@ const converse = <R>(options: SessionOptions, handlers: SessionHandlers<R>) =>
     const socket = yield* options.connect(identity)
     const connection: Connection = {
       identity,
-      send: (command) => socket.send(Command.encode(command))
+      send: (command) => socket.send(Command.encode(command, options.profile))
     }
     const informId = Command.unsafeMessageId()
     yield* connection.send(Command.Inform.make({ msgid: informId, queues: options.queues, peerType: options.peerType }, true))
