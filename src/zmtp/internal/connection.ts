@@ -200,8 +200,9 @@ export interface Handlers {
   readonly counters: Counters
 }
 
-/** Messages taken from the pipe per write; their frames are coalesced into one buffer. */
+/** Messages taken from the pipe per write (at most, and about `batchBytes` of them); coalesced into one buffer. */
 const batchMessages = 1024
+const batchBytes = 256 * 1024
 /** Above this many bytes a batch is written as one buffer per message instead of one for the whole batch. */
 const coalesceLimit = 1 << 20
 
@@ -257,7 +258,7 @@ export const run = (connection: Connection, config: ConnectionConfig, handlers: 
 
     const counters = handlers.counters
     const writer = Effect.forever(
-      Effect.flatMap(pipe.take(batchMessages), (batch) => {
+      Effect.flatMap(pipe.take(batchMessages, batchBytes), (batch) => {
         const chunks = encodeBatch(cipher, batch.control, batch.messages)
         let bytes = 0
         for (const chunk of chunks) bytes += chunk.length

@@ -57,12 +57,23 @@ class Fifo<A> {
     return item
   }
 
-  drain(max: number): Array<A> {
-    const count = Math.min(max, this.length)
-    const out = this.items.slice(this.head, this.head + count)
-    this.head += count
+  /** Takes up to `max` items, stopping after the one that brings their total weight to `budget`. */
+  drain(max: number, weight: (item: A) => number, budget: number): Array<A> {
+    const end = Math.min(this.items.length, this.head + max)
+    let index = this.head
+    let total = 0
+    while (index < end) {
+      total += weight(this.items[index]!)
+      index++
+      if (total >= budget) break
+    }
+    const out = this.items.slice(this.head, index)
+    this.head = index
     if (this.head === this.items.length) {
       this.items = []
+      this.head = 0
+    } else if (this.head > 1024 && this.head * 2 > this.items.length) {
+      this.items = this.items.slice(this.head)
       this.head = 0
     }
     return out
@@ -72,6 +83,12 @@ class Fifo<A> {
     this.items = []
     this.head = 0
   }
+}
+
+const messageBytes = (message: Message): number => {
+  let bytes = 0
+  for (let i = 0; i < message.length; i++) bytes += message[i]!.length
+  return bytes
 }
 
 /** Frames the writer sends ahead of messages: commands, or single-frame ZMTP 3.0 subscription messages. */
@@ -146,11 +163,14 @@ export class Pipe {
     })
   })
 
-  /** Waits for anything to send and takes up to `max` messages. */
-  take(max: number): Effect.Effect<Batch> {
+  /**
+   * Waits for anything to send and takes up to `max` messages, and no more than about `maxBytes` of them: what a
+   * writer holds outside the pipe (beyond the high-water mark) stays small even for large messages.
+   */
+  take(max: number, maxBytes: number): Effect.Effect<Batch> {
     return Effect.async<Batch>((resume) => {
-      if (this.control.length > 0 || this.messages.length > 0) return resume(Effect.succeed(this.takeNow(max)))
-      this.reader = () => resume(Effect.succeed(this.takeNow(max)))
+      if (this.control.length > 0 || this.messages.length > 0) return resume(Effect.succeed(this.takeNow(max, maxBytes)))
+      this.reader = () => resume(Effect.succeed(this.takeNow(max, maxBytes)))
       if (this.idleWaiters.length > 0) {
         const waiters = this.idleWaiters
         this.idleWaiters = []
@@ -162,11 +182,11 @@ export class Pipe {
     })
   }
 
-  private takeNow(max: number): Batch {
+  private takeNow(max: number, maxBytes: number): Batch {
     const wasFull = this.isFull
     const control = this.control
     if (control.length > 0) this.control = []
-    const messages = this.messages.drain(max)
+    const messages = this.messages.drain(max, messageBytes, maxBytes)
     if (wasFull && !this.isFull) this.onRoom()
     return { control, messages }
   }
