@@ -7,7 +7,6 @@ import * as Clock from "effect/Clock"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
-import * as Ref from "effect/Ref"
 import * as Command from "../Command.js"
 import { EmqpError } from "../EmqpError.js"
 import type * as Socket from "../Socket.js"
@@ -64,24 +63,23 @@ const converse = <R>(options: SessionOptions, handlers: SessionHandlers<R>) =>
         onTimeout: () => new EmqpError({ reason: "Timeout", command: "INFORM", msgid: informId, detail: "no ACK" })
       })
     )
-    const lastReceived = yield* Ref.make(yield* Clock.currentTimeMillis)
+    // Written per message by the reader, read by the watchdog: a plain variable, not a Ref.
+    let lastReceived = yield* Clock.currentTimeMillis
     yield* handlers.onConnected(connection)
     yield* Effect.logInfo(`connected as ${identity}`)
 
     const reader = socket.receive.pipe(
       Effect.flatMap((message) =>
-        Effect.flatMap(Clock.currentTimeMillis, (now) => {
+        Effect.clockWith((clock) => {
+          lastReceived = clock.unsafeCurrentTimeMillis()
           const decoded = Command.decode(message)
-          return Effect.zipRight(
-            Ref.set(lastReceived, now),
-            Either.isLeft(decoded)
-              ? Effect.logWarning(`ignored a message from the broker: ${decoded.left.message}`)
-              : decoded.right._tag === "Kbye"
-              ? Effect.fail(new Ended("the broker said KBYE"))
-              : decoded.right._tag === "Heartbeat" || decoded.right._tag === "Ack"
-              ? Effect.void
-              : handlers.onCommand(connection, decoded.right)
-          )
+          return Either.isLeft(decoded)
+            ? Effect.logWarning(`ignored a message from the broker: ${decoded.left.message}`)
+            : decoded.right._tag === "Kbye"
+            ? Effect.fail(new Ended("the broker said KBYE"))
+            : decoded.right._tag === "Heartbeat" || decoded.right._tag === "Ack"
+            ? Effect.void
+            : handlers.onCommand(connection, decoded.right)
         })
       ),
       Effect.forever
@@ -96,9 +94,9 @@ const converse = <R>(options: SessionOptions, handlers: SessionHandlers<R>) =>
     const watchdog = Effect.forever(
       Effect.zipRight(
         Effect.sleep(options.heartbeatTimeout),
-        Effect.flatMap(Effect.zip(Clock.currentTimeMillis, Ref.get(lastReceived)), ([now, last]) =>
-          now - last >= deadAfter
-            ? Effect.fail(new Ended(`the broker was silent for ${now - last} ms`))
+        Effect.flatMap(Clock.currentTimeMillis, (now) =>
+          now - lastReceived >= deadAfter
+            ? Effect.fail(new Ended(`the broker was silent for ${now - lastReceived} ms`))
             : Effect.void)
       )
     )
