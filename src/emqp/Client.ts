@@ -152,6 +152,14 @@ const decodeResult = Schema.decodeUnknownEither(
   Schema.parseJson(Schema.Struct({ value: Schema.Unknown, error: Schema.optional(Schema.Unknown) }))
 )
 
+const REPLY = [0x52, 0x45, 0x50, 0x4c, 0x59]
+
+const isDispatchAck = (message: ReadonlyArray<Uint8Array>): boolean => {
+  if (message.length !== 5) return false
+  const name = message[2]!
+  return name.length === 5 && REPLY.every((byte, i) => name[i] === byte)
+}
+
 /** A job's `value`, decoded with `schema` if given; refusals and failed jobs as errors. */
 const outcomeValue = <A, I>(
   msgid: string,
@@ -210,6 +218,8 @@ export const makeWith = (
 
     yield* socket.receive.pipe(
       Effect.flatMap((message) => {
+        // The broker acks every dispatched request with a 5-frame REPLY nothing waits for: skipped undecoded.
+        if (isDispatchAck(message)) return Effect.void
         const decoded = Command.decode(message)
         if (Either.isLeft(decoded)) return Effect.logWarning(`ignored a message: ${decoded.left.message}`)
         const command = decoded.right
