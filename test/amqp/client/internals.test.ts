@@ -136,13 +136,12 @@ describe("Writer", () => {
       const [a, b] = yield* Memory.pair({ highWaterMark: 16 * 1024 })
       const w = yield* writer(a)
       const publish = (key: string, size: number) => ({ channel: 1, publish: { channel: 1, routingKey: key, body: new Uint8Array(size) } })
-      const first = yield* Effect.suspend(() => {
-        const direct = w.tryDirect(publish("direct", 60_000))
-        assert.isDefined(direct, "an idle writer lets the caller write")
-        return Effect.fork(direct!)
-      })
+      const direct = w.tryDirect(publish("direct", 60_000), () => Effect.die("queued"))
+      assert.isDefined(direct, "an idle writer lets the caller write")
+      const first = yield* Effect.fork(direct!)
+      yield* Effect.yieldNow()
       // While that write is in flight nobody else may write directly; the next jobs queue.
-      assert.isUndefined(w.tryDirect(publish("x", 1)))
+      assert.isUndefined(w.tryDirect(publish("x", 1), () => Effect.void))
       const queued = yield* Effect.fork(Effect.forEach(["q1", "q2", "q3"], (key) => w.send(publish(key, 10)), {
         concurrency: "unbounded",
         discard: true
@@ -155,7 +154,7 @@ describe("Writer", () => {
       yield* Fiber.join(queued)
       assert.strictEqual(yield* w.pending, 0)
       // Idle again: the next job may be written directly.
-      const again = yield* Effect.sync(() => w.tryDirect(publish("again", 1)))
+      const again = yield* Effect.sync(() => w.tryDirect(publish("again", 1), () => Effect.die("queued")))
       assert.isDefined(again)
       yield* again!
     }))

@@ -250,9 +250,8 @@ export class Engine {
         settle: (outcome) => done.done(settleExit(ch.id, outcome))
       }
       const job: Job = { channel: ch.id, publish, done, awaitConfirm: true, onWrite: () => confirms.register(entry) }
-      const written = this.writer.tryDirect(job)
-      if (written !== undefined) return Effect.zipRight(written, done.await)
-      return this.writer.tryOffer(job) ? done.await : Effect.zipRight(this.writer.offer(job), done.await)
+      const queue = () => this.writer.tryOffer(job) ? Effect.void : this.writer.offer(job)
+      return Effect.zipRight(this.writer.tryDirect(job, queue) ?? queue(), done.await)
     })
     return this.gate.isOpen && ch.flowPaused === undefined ? go : this.whenPublishable(ch, go)
   }

@@ -60,11 +60,11 @@ export interface Writer {
   /** Queues a job if there is room, at once; `false` when the queue is full or the writer has failed. */
   readonly tryOffer: (job: Job) => boolean
   /**
-   * Writes the job from the caller's fiber if the writer is idle and nothing is queued (call it inside
-   * `Effect.suspend`: it encodes at once); the Effect completes once the bytes are handed over. `undefined` when
-   * the job must be queued instead.
+   * Writes the job from the caller's fiber if the writer is idle and nothing is queued; the Effect completes once
+   * the bytes are handed over (or runs `queue` if the writer got busy before it ran). `undefined` when the job
+   * must be queued instead.
    */
-  readonly tryDirect: (job: Job) => Effect.Effect<void, ClientError> | undefined
+  readonly tryDirect: (job: Job, queue: () => Effect.Effect<void, ClientError>) => Effect.Effect<void, ClientError> | undefined
   /** Queues a job (waits only while the queue is full). */
   readonly offer: (job: Job) => Effect.Effect<void, ClientError>
   /**
@@ -148,44 +148,65 @@ export const make = (options: {
      * fiber and back (the larger part of a lone publish's latency). Jobs admitted meanwhile queue behind it and the
      * writer takes them once this write is done. `undefined` when the job must be queued instead.
      */
-    const tryDirect = (job: Job): Effect.Effect<void, ClientError> | undefined => {
-      if (busy || direct || buffer.length > 0 || failure !== undefined) return undefined
+    const canWriteDirect = (job: Job): boolean =>
+      !busy && !direct && buffer.length === 0 && failure === undefined &&
       // Large bodies go through the writer: they gain nothing here, and a write that waits on the peer stays
       // with the fiber the connection stops.
-      if (job.publish !== undefined && job.publish.body.length > directMaxBody) return undefined
+      (job.publish === undefined || job.publish.body.length <= directMaxBody) &&
       // Past a budget of direct writes without an event-loop turn, jobs go through the writer, which yields.
-      if (directSinceTurn >= batchesPerTurn) return undefined
-      if (directSinceTurn++ === 0) setImmediate(resetDirectBudget)
-      const refused = options.check(job)
-      if (refused !== undefined) return Exit.fail(refused)
-      const error = job.publish !== undefined
-        ? encoder.publish(job.publish)
-        : job.frame !== undefined
-        ? encoder.frame(job.frame)
+      directSinceTurn < batchesPerTurn
+
+    const tryDirect = (
+      job: Job,
+      queue: () => Effect.Effect<void, ClientError>
+    ): Effect.Effect<void, ClientError> | undefined =>
+      canWriteDirect(job)
+        // Uninterruptible from the check to the hand-over: a caller interrupted in between must not leave the
+        // writer waiting for a write that never happens (or its bytes encoded and never sent).
+        ? Effect.uninterruptibleMask((restore) =>
+          Effect.suspend(() => {
+            if (!canWriteDirect(job)) return restore(queue())
+            if (directSinceTurn++ === 0) setImmediate(resetDirectBudget)
+            const refused = options.check(job)
+            if (refused !== undefined) return Exit.fail(refused)
+            const error = job.publish !== undefined
+              ? encoder.publish(job.publish)
+              : job.frame !== undefined
+              ? encoder.frame(job.frame)
+              : undefined
+            if (error !== undefined) {
+              return Exit.fail(new ClientRefused({ reason: "InvalidArgument", detail: error.message }))
+            }
+            job.onWrite?.()
+            const bytes = encoder.take()
+            direct = true
+            ClientMetrics.bytesOut.unsafeUpdate(bytes.length, [])
+            if (job.publish !== undefined) ClientMetrics.published.unsafeUpdate(1, [])
+            return restore(options.transport.write(bytes)).pipe(
+              Effect.matchEffect({
+                onFailure: (cause) =>
+                  Effect.zipRight(
+                    options.onWriteError(cause),
+                    Effect.suspend(() => Exit.fail(failure ?? options.stopped()))
+                  ),
+                onSuccess: () => {
+                  options.activity.lastWrite = clock.unsafeCurrentTimeMillis()
+                  return Effect.void
+                }
+              }),
+              Effect.ensuring(release)
+            )
+          })
+        )
         : undefined
-      if (error !== undefined) return Exit.fail(new ClientRefused({ reason: "InvalidArgument", detail: error.message }))
-      job.onWrite?.()
-      const bytes = encoder.take()
-      direct = true
-      ClientMetrics.bytesOut.unsafeUpdate(bytes.length, [])
-      if (job.publish !== undefined) ClientMetrics.published.unsafeUpdate(1, [])
-      return options.transport.write(bytes).pipe(
-        Effect.matchEffect({
-          onFailure: (cause) =>
-            Effect.zipRight(options.onWriteError(cause), Effect.suspend(() => Exit.fail(failure ?? options.stopped()))),
-          onSuccess: () => {
-            options.activity.lastWrite = clock.unsafeCurrentTimeMillis()
-            return Effect.void
-          }
-        }),
-        Effect.onExit(() => release)
-      )
-    }
 
     const submit = (job: Job): Effect.Effect<void, ClientError> => {
       if (failure !== undefined) return Exit.fail(failure)
-      const written = tryDirect(job)
-      if (written !== undefined) return written
+      return tryDirect(job, () => enqueue(job)) ?? enqueue(job)
+    }
+
+    const enqueue = (job: Job): Effect.Effect<void, ClientError> => {
+      if (failure !== undefined) return Exit.fail(failure)
       if (job.awaitConfirm !== true && job.done === undefined) {
         // The common case, a single step: queued at once, the caller resumed by the writer when it is written.
         return Effect.async<void, ClientError>((resume) => {
