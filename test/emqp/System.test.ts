@@ -136,6 +136,27 @@ describe("eMQP system over ZMTP (memory endpoints)", () => {
       yield* eventually("the worker removed", broker.workers, (w) => workers(w) === 0, 2_000)
     }))
 
+  live("a job past its timeout:N is interrupted and reported as TimeoutError; its slot is offered again", () =>
+    Effect.gen(function*() {
+      const e = endpoints()
+      const broker = yield* startBroker(e)
+      let interrupted = 0
+      yield* Worker.makeWith(
+        Socket.dealer(e.backend),
+        (job) => job.payload === "hang" ? Effect.onInterrupt(Effect.never, () => Effect.sync(() => interrupted++)) : adder(job),
+        { concurrency: 1 }
+      )
+      const client = yield* Client.makeWith(Socket.dealer(e.frontend))
+      const started = Date.now()
+      const error = yield* Effect.flip(client.request("hang", { headers: { timeout: 1 } }))
+      assert.strictEqual(error.reason, "JobFailed")
+      assert.strictEqual(error.detail, "TimeoutError")
+      assert.isAtLeast(Date.now() - started, 950)
+      assert.strictEqual(interrupted, 1)
+      yield* eventually("the slot offered again", slots(broker), (n) => n === 1)
+      assert.strictEqual(yield* client.request({ a: 1, b: 1 }), 2)
+    }))
+
   live("a failing job is JobFailed; retry-count runs it again", () =>
     Effect.gen(function*() {
       const e = endpoints()
