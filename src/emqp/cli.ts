@@ -6,7 +6,7 @@
  * effect-wire emqp broker [--frontend tcp://127.0.0.1:47291] [--backend tcp://127.0.0.1:47290]
  *                         [--admin tcp://127.0.0.1:47293] [--queue-capacity 10000]
  * effect-wire emqp worker --module ./jobs.js [--address tcp://127.0.0.1:47290]
- *                         [--queues 10:default,15:email] [--concurrency 4]
+ *                         [--queues 10:default,15:email] [--concurrency 4] [--prefetch 0]
  * ```
  *
  * Unset flags fall back to the reference's environment variables (`EVENTMQ_FRONTEND_ADDR`,
@@ -33,7 +33,7 @@ import * as Worker from "./Worker.js"
 
 const usage = "usage: effect-wire emqp broker [--frontend addr] [--backend addr] [--admin addr|none] " +
   "[--queue-capacity n] | effect-wire emqp worker --module file [--address addr] [--queues w:name,…] " +
-  "[--concurrency n]"
+  "[--concurrency n] [--prefetch n]"
 
 const usageError = (detail: string) => new EmqpError({ reason: "Malformed", command: "cli", detail: `${detail}\n${usage}` })
 
@@ -123,10 +123,12 @@ const worker = (options: Map<string, string>) =>
     const queues = yield* fromFlag(options.get("queues"), parseQueues, "queues")
     const concurrency = yield* fromFlag(options.get("concurrency"), integer, "concurrency")
     const envConcurrency = yield* env(Config.withDefault(Config.integer("CONCURRENT_JOBS"), 4))
+    const prefetch = yield* fromFlag(options.get("prefetch"), integer, "prefetch")
     yield* Layer.launch(Worker.layer(handler, {
       address,
       queues: Option.getOrUndefined(Option.orElse(queues, () => queuesFromEnv)),
-      concurrency: Option.getOrElse(concurrency, () => envConcurrency)
+      concurrency: Option.getOrElse(concurrency, () => envConcurrency),
+      prefetch: Option.getOrUndefined(prefetch)
     }))
   })
 
