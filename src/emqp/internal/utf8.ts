@@ -23,33 +23,31 @@ export const decode = (bytes: Uint8Array): string | undefined => {
 
 export const encode = (text: string): Uint8Array => encoder.encode(text)
 
-const isAscii = (text: string): boolean => {
-  for (let i = 0; i < text.length; i++) if (text.charCodeAt(i) > 0x7f) return false
-  return true
-}
-
 /**
  * Encodes `texts` and appends them to `out`: short ASCII texts as views of one shared buffer, others on their own.
  * Frames are handed to a socket and never written to, so sharing the buffer is safe.
  */
 export const encodeAll = (texts: ReadonlyArray<string>, out: Array<Uint8Array>): void => {
   let size = 0
-  const ascii = texts.map((text) => {
-    // Long texts go to TextEncoder, which is faster than a loop beyond a few hundred bytes.
-    const yes = text.length <= 512 && isAscii(text)
-    if (yes) size += text.length
-    return yes
-  })
-  const buffer = new Uint8Array(size)
-  let offset = 0
+  // The byte length of each short ASCII text (UTF-8 length = string length), -1 for the others; long texts go
+  // to TextEncoder, which beats a copy into a shared buffer beyond a few hundred bytes.
+  const lengths = new Array<number>(texts.length)
   for (let i = 0; i < texts.length; i++) {
     const text = texts[i]!
-    if (!ascii[i]) {
-      out.push(encoder.encode(text))
+    const n = text.length <= 512 ? Buffer.byteLength(text, "utf8") : -1
+    lengths[i] = n === text.length ? n : -1
+    if (n === text.length) size += n
+  }
+  const buffer = Buffer.allocUnsafe(size)
+  let offset = 0
+  for (let i = 0; i < texts.length; i++) {
+    const n = lengths[i]!
+    if (n < 0) {
+      out.push(encoder.encode(texts[i]!))
       continue
     }
-    for (let j = 0; j < text.length; j++) buffer[offset + j] = text.charCodeAt(j)
-    out.push(buffer.subarray(offset, offset + text.length))
-    offset += text.length
+    buffer.write(texts[i]!, offset, n, "latin1")
+    out.push(buffer.subarray(offset, offset + n))
+    offset += n
   }
 }
