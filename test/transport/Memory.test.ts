@@ -26,6 +26,31 @@ describe("Memory", () => {
       assert.strictEqual(text(yield* a.read), "after")
     }))
 
+  it.scoped("an interrupted read loses nothing: the next reader, in another fiber, gets the bytes", () =>
+    Effect.gen(function*() {
+      const [a, b] = yield* Memory.pair()
+      const parked = yield* Effect.fork(b.read)
+      yield* Effect.yieldNow()
+      yield* Fiber.interrupt(parked)
+      // The stale reader is woken by this write and must leave the bytes where they are.
+      yield* a.write(bytes("kept"))
+      const next = yield* Effect.fork(b.read)
+      assert.strictEqual(text(yield* Fiber.join(next)), "kept")
+      yield* a.write(bytes("more"))
+      assert.strictEqual(text(yield* b.read), "more")
+    }))
+
+  it.scoped("a second concurrent reader is a defect; the first still gets the bytes", () =>
+    Effect.gen(function*() {
+      const [a, b] = yield* Memory.pair()
+      const first = yield* Effect.fork(b.read)
+      yield* Effect.yieldNow()
+      const second = yield* Effect.exit(b.read)
+      assert.isTrue(Exit.isFailure(second) && Exit.causeOption(second).pipe((c) => c._tag === "Some" && c.value._tag === "Die"))
+      yield* a.write(bytes("x"))
+      assert.strictEqual(text(yield* Fiber.join(first)), "x")
+    }))
+
   it.scoped("a writer waits while the reader does not read: memory stays at the high-water mark", () =>
     Effect.gen(function*() {
       const [a, b] = yield* Memory.pair({ highWaterMark: 1024 })

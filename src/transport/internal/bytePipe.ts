@@ -1,5 +1,6 @@
 import * as Deferred from "effect/Deferred"
 import * as Effect from "effect/Effect"
+import type * as Fiber from "effect/Fiber"
 import * as FiberId from "effect/FiberId"
 import type { ReadResult } from "../Transport.js"
 import { Eof } from "../Transport.js"
@@ -27,6 +28,7 @@ export class BytePipe {
   /** Set when the reader went away: further writes fail with it. */
   private writeError: TransportError | undefined
   private reader: Resume<ReadResult, TransportError> | undefined
+  private readerFiber: Fiber.RuntimeFiber<unknown, unknown> | undefined
   private waiters: Array<Waiter> = []
   private readonly endSignal = Deferred.unsafeMake<void>(FiberId.none)
 
@@ -52,7 +54,12 @@ export class BytePipe {
         this.chunks.push(chunk)
         this.bytes += chunk.length
       }
-      this.wakeReader()
+      // A parked reader takes everything when it runs: the write is handed over now, as if it had taken it
+      // already (memory stays within the mark plus this one write).
+      if (this.reader !== undefined) {
+        this.wakeReader()
+        return Effect.void
+      }
       return this.bytes > this.highWaterMark ? this.waitBelow(this.highWaterMark) : Effect.void
     })
   }
@@ -71,16 +78,25 @@ export class BytePipe {
     })
   }
 
-  readonly take: Effect.Effect<ReadResult, TransportError> = Effect.async<ReadResult, TransportError>((resume) => {
-    const ready = this.takeNow()
-    if (ready !== undefined) return resume(ready)
-    if (this.reader !== undefined) {
-      return resume(Effect.dieMessage("BytePipe: concurrent reads on one transport"))
+  /**
+   * A read: what is buffered, at once, else park until the writer has news. As in the socket transport, a parked
+   * reader has no canceler: an interrupted reader leaves a stale resume that does nothing when called, and the
+   * fiber that is resumed takes the bytes itself, so none are lost.
+   */
+  readonly take: Effect.Effect<ReadResult, TransportError> = Effect.suspend(() => this.takeNow() ?? this.park)
+
+  private readonly park: Effect.Effect<ReadResult, TransportError> = Effect.withFiberRuntime((fiber) => {
+    const other = this.readerFiber
+    // Another fiber parked and still alive is a second reader, unless it is this one after an interruption.
+    if (this.reader !== undefined && other !== undefined && other !== fiber && other.unsafePoll() === null) {
+      return Effect.dieMessage("BytePipe: concurrent reads on one transport")
     }
+    this.readerFiber = fiber
+    return this.parked
+  })
+
+  private readonly parked = Effect.async<ReadResult, TransportError>((resume) => {
     this.reader = resume
-    return Effect.sync(() => {
-      if (this.reader === resume) this.reader = undefined
-    })
   })
 
   /** The writer half-closed: the reader gets the rest, then `Eof`. */
@@ -126,10 +142,9 @@ export class BytePipe {
   private wakeReader(): void {
     const reader = this.reader
     if (reader === undefined) return
-    const ready = this.takeNow()
-    if (ready === undefined) return
     this.reader = undefined
-    reader(ready)
+    this.readerFiber = undefined
+    reader(this.take)
   }
 
   private wakeWaiters(): void {
