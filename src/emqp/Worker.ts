@@ -13,6 +13,8 @@
  * @since 0.1.0
  */
 import * as Cause from "effect/Cause"
+import * as Config from "effect/Config"
+import * as ConfigError from "effect/ConfigError"
 import * as Context from "effect/Context"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
@@ -25,6 +27,7 @@ import * as FiberSet from "effect/FiberSet"
 import * as Option from "effect/Option"
 import * as Predicate from "effect/Predicate"
 import * as Schedule from "effect/Schedule"
+import * as Schema from "effect/Schema"
 import type * as Scope from "effect/Scope"
 import { ioScheduler } from "../internal/ioScheduler.js"
 import * as Command from "./Command.js"
@@ -339,3 +342,44 @@ export const layer = <E, R>(
   handler: (job: Job) => Effect.Effect<unknown, E, R>,
   options: WorkerAddressOptions = {}
 ): Layer.Layer<Worker, never, Exclude<R, Scope.Scope>> => Layer.scoped(Worker, make(handler, options))
+
+const QueuesJson = Schema.parseJson(Schema.Array(Schema.Tuple(Schema.Int, Schema.String)))
+
+/**
+ * The worker's settings from configuration, under the reference job manager's names: `WORKER_ADDR`,
+ * `CONCURRENT_JOBS`, `QUEUES` (JSON `[[weight, "name"], …]`, in priority order), `GLOBAL_TIMEOUT` (job timeout in
+ * seconds), `HEARTBEAT_INTERVAL` and `HEARTBEAT_TIMEOUT` (seconds), `HEARTBEAT_LIVENESS`; and `PREFETCH`. Wrap it
+ * (e.g. `Config.nested(Worker.config, "EVENTMQ")`) to read `EVENTMQ_WORKER_ADDR` and friends.
+ *
+ * @since 0.1.0
+ * @category config
+ */
+export const config: Config.Config<WorkerAddressOptions> = Config.all({
+  address: Config.withDefault(Config.string("WORKER_ADDR"), "tcp://127.0.0.1:47290"),
+  concurrency: Config.withDefault(Config.integer("CONCURRENT_JOBS"), 4),
+  prefetch: Config.withDefault(Config.integer("PREFETCH"), 0),
+  queues: Config.withDefault(
+    Config.mapOrFail(Config.string("QUEUES"), (json) =>
+      Either.match(Schema.decodeUnknownEither(QueuesJson)(json), {
+        onLeft: () => Either.left(ConfigError.InvalidData([], "QUEUES must be JSON [[weight, \"name\"], …]")),
+        onRight: (pairs) => Either.right(pairs.map(([weight, name]): Command.Queue => ({ weight, name })))
+      })),
+    [{ weight: 10, name: "default" }]
+  ),
+  jobTimeout: Config.map(Config.withDefault(Config.number("GLOBAL_TIMEOUT"), 300), Duration.seconds),
+  heartbeatInterval: Config.map(Config.withDefault(Config.number("HEARTBEAT_INTERVAL"), 3), Duration.seconds),
+  heartbeatTimeout: Config.map(Config.withDefault(Config.number("HEARTBEAT_TIMEOUT"), 5), Duration.seconds),
+  liveness: Config.withDefault(Config.integer("HEARTBEAT_LIVENESS"), 3)
+})
+
+/**
+ * A worker for `handler` configured from `config`.
+ *
+ * @since 0.1.0
+ * @category layers
+ */
+export const layerConfig = <E, R>(
+  handler: (job: Job) => Effect.Effect<unknown, E, R>,
+  settings: Config.Config<WorkerAddressOptions> = config
+): Layer.Layer<Worker, ConfigError.ConfigError, Exclude<R, Scope.Scope>> =>
+  Layer.scoped(Worker, Effect.flatMap(settings, (options) => make(handler, options)))
