@@ -1,6 +1,6 @@
 /**
  * The message sockets eMQP runs on: ZMTP ROUTER and DEALER reduced to what the broker, workers, clients and
- * schedulers need (`send` and `receive` of multipart messages), so each of them runs over any endpoint the ZMTP
+ * schedulers need (`send`, `trySend` and `receive` of multipart messages), so each runs over any endpoint the ZMTP
  * module serves (`tcp://`, `ipc://`, `memory://`) with any mechanism (NULL, PLAIN, CURVE).
  *
  * A ROUTER receives `[routingId, ...frames]` and sends the same shape. Sending to a peer that is not connected
