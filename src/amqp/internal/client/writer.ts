@@ -31,6 +31,12 @@ const batchBytes = 4 * 1024 * 1024
  */
 const batchesPerTurn = 32
 
+/**
+ * Direct writes per event-loop turn. Measured on a confirm window of 1000 against RabbitMQ: 1 keeps the lone
+ * publish's gain and loses nothing to per-message writes; more made windowed throughput ~15% worse.
+ */
+const directWritesPerTurn = 1
+
 /** Bodies up to this size may be written from the publisher's own fiber. */
 const directMaxBody = 64 * 1024
 
@@ -153,8 +159,9 @@ export const make = (options: {
       // Large bodies go through the writer: they gain nothing here, and a write that waits on the peer stays
       // with the fiber the connection stops.
       (job.publish === undefined || job.publish.body.length <= directMaxBody) &&
-      // Past a budget of direct writes without an event-loop turn, jobs go through the writer, which yields.
-      directSinceTurn < batchesPerTurn
+      // One direct write per event-loop turn: a lone publish skips the hop, while publishes that come together
+      // (a window of concurrent ones) are coalesced by the writer into few writes.
+      directSinceTurn < directWritesPerTurn
 
     const tryDirect = (
       job: Job,
