@@ -346,8 +346,14 @@ export const make = <E, R>(
     )
     const publish = (event: ServerEvent) => events.unsafeOffer(event)
     const kind: Metrics.Kind = listen._tag === "Tcp" ? "tcp" : listen._tag === "Unix" ? "unix" : "tls"
-    const refused = (remote: Address.Address, reason: "MaxConnections" | "ShuttingDown" | "Tls", error: TransportError | undefined) => {
-      Metrics.failed(kind, error ?? new TransportError({ reason: "Refused", address: Address.format(remote), detail: reason }))
+    /** A connection turned away: an event, and an error for the metrics (the TLS error, else `Refused`). */
+    const refused = (
+      remote: Address.Address,
+      reason: "MaxConnections" | "ShuttingDown" | "Tls",
+      error: TransportError | undefined
+    ) => {
+      const address = Address.format(remote)
+      Metrics.failed(kind, error ?? new TransportError({ reason: "Refused", address, detail: reason }))
       publish(ServerEvent.Refused({ remote, reason, error }))
     }
     const fibers = yield* FiberSet.make<void, never>()

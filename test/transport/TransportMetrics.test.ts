@@ -8,14 +8,19 @@ import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Metric from "effect/Metric"
 import * as MetricLabel from "effect/MetricLabel"
+import * as MetricState from "effect/MetricState"
+import * as Redacted from "effect/Redacted"
 import * as Net from "node:net"
 import * as Os from "node:os"
 import * as Path from "node:path"
 import * as Server from "../../src/transport/Server.js"
 import * as Tcp from "../../src/transport/Tcp.js"
 import * as Transport from "../../src/transport/Transport.js"
+import * as Tls from "../../src/transport/Tls.js"
 import * as TransportMetrics from "../../src/transport/TransportMetrics.js"
 import * as Unix from "../../src/transport/Unix.js"
+import { requirePeer } from "../support/peers.js"
+import { makeAuthority, missingOpenssl } from "../support/tls.js"
 import { echo } from "./support.js"
 
 const labels = (tags: Record<string, string>) => Object.entries(tags).map(([k, v]) => MetricLabel.make(k, v))
@@ -34,6 +39,18 @@ const snapshot = (transport: string) =>
 
 const errors = (tags: { transport: string; reason: string; code?: string }) =>
   count(TransportMetrics.errors, tags)
+
+/** Errors with these tags, whatever their other tags (TLS error codes differ between OpenSSL versions). */
+const errorsWhere = (tags: Record<string, string>) =>
+  Effect.map(Metric.snapshot, (pairs) =>
+    pairs.reduce((sum, pair) => {
+      if (pair.metricKey.name !== "transport_errors") return sum
+      const has = (k: string, v: string) => pair.metricKey.tags.some((t) => t.key === k && t.value === v)
+      if (!Object.entries(tags).every(([k, v]) => has(k, v))) return sum
+      return MetricState.isCounterState(pair.metricState) ? sum + Number(pair.metricState.count) : sum
+    }, 0))
+
+const hasOpenssl = requirePeer("TLS metrics test", missingOpenssl())
 
 const delta = <A extends Record<string, number>>(before: A, after: A): A =>
   Object.fromEntries(Object.keys(before).map((k) => [k, after[k]! - before[k]!])) as A
@@ -154,5 +171,33 @@ describe("TransportMetrics", () => {
       assert.strictEqual((yield* errors({ transport: "tcp", reason: "IdleTimeout" })) - idleBefore, 1)
       assert.strictEqual((yield* errors({ transport: "tcp", reason: "Refused" })) - maxBefore, 1)
       assert.strictEqual((yield* errors({ transport: "tcp", reason: "Closed" })) - closedBefore, 0)
+    }), { timeout: 20_000 })
+
+  it.scopedLive.skipIf(!hasOpenssl)("TLS: a handshake that fails counts on both ends, a good one opens under the tls tag", () =>
+    Effect.gen(function*() {
+      const authority = makeAuthority()
+      const stranger = makeAuthority("someone else")
+      const pem = authority.issue("localhost", { names: ["localhost", "127.0.0.1"] })
+      const server = yield* Server.make({
+        listen: Server.tls({ port: 0, cert: pem.cert, key: Redacted.make(pem.key) }),
+        handler: echo
+      })
+      const address = server.address
+      if (address._tag !== "TcpAddress") return yield* Effect.die("tcp expected")
+      const failedBefore = yield* errorsWhere({ transport: "tls", reason: "Tls" })
+      const before = yield* snapshot("tls")
+      // The client does not trust the server's CA: it fails, and the server sees the handshake fail.
+      yield* Effect.flip(Tls.connect({ host: "localhost", port: address.port, ca: stranger.cert }))
+      yield* Effect.scoped(Effect.gen(function*() {
+        const client = yield* Tls.connect({ host: "localhost", port: address.port, ca: authority.cert })
+        yield* client.write(new Uint8Array(7))
+        yield* client.read
+        yield* client.close()
+      }))
+      yield* settled(server)
+      // Node reports the server's side of the failed handshake a moment after the client's.
+      while ((yield* errorsWhere({ transport: "tls", reason: "Tls" })) - failedBefore < 2) yield* Effect.sleep("5 millis")
+      assert.strictEqual((yield* errorsWhere({ transport: "tls", reason: "Tls" })) - failedBefore, 2)
+      assert.deepStrictEqual(delta(before, yield* snapshot("tls")), { opened: 2, closed: 2, read: 14, written: 14 })
     }), { timeout: 20_000 })
 })
