@@ -137,9 +137,9 @@ export interface Transport {
   /** Graceful close: flush, half-close, wait for the peer within the deadline, then release. Never fails. */
   readonly close: (options?: CloseOptions) => Effect.Effect<void>
   /**
-   * Immediate close: pending writes are dropped and a TCP peer sees a reset (once our FIN is on its way, after
-   * `shutdownWrite` or during `close`, the OS cannot reset any more: the peer sees the FIN, then the close).
-   * Never fails.
+   * Immediate close: pending writes are dropped and a TCP peer sees a reset. Exception: while our FIN is being
+   * sent (just after `shutdownWrite` or `close`; under TLS, any time after them) a socket cannot be reset, and the
+   * peer sees the FIN, then the close. Never fails.
    */
   readonly abort: (cause?: unknown) => Effect.Effect<void>
   /** Completes when the transport is fully closed, with the error that closed it if it was not a clean close. */
