@@ -8,6 +8,9 @@
  * Headers: `nohaste` (no run at schedule time) and `run_count:N` (N runs in all, the first one included).
  * Unlike the reference, cron jobs run in their own queue (the reference sends them to `default`).
  *
+ * Jobs are kept in a `ScheduleStore`: in memory by default (a restart forgets them), or in a file
+ * (`ScheduleStore.file`), from which a new scheduler resumes them where the old one stopped.
+ *
  * @since 0.1.0
  */
 import { createHash } from "node:crypto"
@@ -19,6 +22,7 @@ import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
 import * as FiberMap from "effect/FiberMap"
 import * as Layer from "effect/Layer"
+import * as Metric from "effect/Metric"
 import * as Option from "effect/Option"
 import * as Schema from "effect/Schema"
 import type * as Scope from "effect/Scope"
@@ -26,33 +30,31 @@ import { ioScheduler } from "../internal/ioScheduler.js"
 import * as Command from "./Command.js"
 import * as Headers from "./Headers.js"
 import * as PyJson from "./internal/pyjson.js"
+import * as ScheduleStore from "./ScheduleStore.js"
 import * as Session from "./internal/session.js"
 import * as Socket from "./Socket.js"
 
 /**
- * A job the scheduler holds.
+ * A job the scheduler holds (`ScheduleStore.Job`): exactly one of `interval` and `cron` is set; `runsLeft` is
+ * `undefined` for a job that runs forever; `nextRunAt` is when its next run is due (ms since the epoch).
  *
  * @since 0.1.0
  * @category models
  */
-export interface ScheduledJob {
-  readonly key: string
-  readonly queue: string
-  readonly payload: string
-  /** Seconds between runs, or `undefined` for a cron job. */
-  readonly interval: number | undefined
-  readonly cron: string | undefined
-  /** Runs left; `undefined` = forever. */
-  readonly runsLeft: number | undefined
-}
+export interface ScheduledJob extends ScheduleStore.Job {}
 
 /**
  * @since 0.1.0
  * @category models
  */
 export interface SchedulerOptions {
-  /** Jobs held at most; further SCHEDULEs are refused (logged). Default: 10000. */
+  /** Jobs held at most; further SCHEDULEs are refused (logged), a longer stored schedule fails start-up. Default: 10000. */
   readonly maxJobs?: number | undefined
+  /**
+   * Where jobs are kept (`ScheduleStore.file` to survive restarts). Default: a fresh `ScheduleStore.memory`,
+   * so a restart forgets every schedule.
+   */
+  readonly store?: ScheduleStore.ScheduleStoreService | undefined
   /** Default: 3 seconds. */
   readonly heartbeatInterval?: Duration.DurationInput | undefined
   /** Default: 5 seconds. */
@@ -75,6 +77,8 @@ export interface SchedulerService {
   readonly jobs: Effect.Effect<ReadonlyArray<ScheduledJob>>
   /** The identity of the current connection, if the broker has ACKed it. */
   readonly identity: Effect.Effect<Option.Option<string>>
+  /** Store operations that failed since start (each is logged; the scheduler carries on with its jobs in memory). */
+  readonly storeFailures: Effect.Effect<number>
 }
 
 /**
@@ -116,8 +120,27 @@ export const jobKey = (payload: string): string => {
   return createHash("sha1").update(text, "utf8").digest("hex")
 }
 
+const storeFailuresTotal = Metric.counter("emqp_scheduler_store_failures", {
+  description: "schedule store operations that failed",
+  incremental: true
+})
+
+/** The first run on an interval job's grid (`anchor + k × interval`) that is not before `now`. */
+const onGrid = (anchor: number, intervalMillis: number, now: number): number =>
+  anchor >= now ? anchor : intervalMillis <= 0 ? now : anchor + Math.ceil((now - anchor) / intervalMillis) * intervalMillis
+
+const nextCron = (cron: Cron.Cron, after: number): number => Cron.next(cron, after).getTime()
+
 /**
  * Runs a scheduler connected with `connect` until the scope closes.
+ *
+ * At start it loads `options.store` and resumes every stored job: an interval job keeps its grid of runs (the
+ * first one not earlier than now), a cron job follows its expression from now; runs that fell due while no
+ * scheduler was running are skipped, and runs left are kept. A SCHEDULE or UNSCHEDULE is stored before the job
+ * starts or stops (eMQP acknowledges neither), and a run that counts down `run_count` is stored before its
+ * REQUEST is sent, as the reference does with Redis. A store that fails is logged and counted (`storeFailures`,
+ * metric `emqp_scheduler_store_failures`) and the scheduler carries on; one that cannot be loaded fails start-up.
+ * A run that falls due while the broker is away is sent once it is back.
  *
  * @since 0.1.0
  * @category constructors
@@ -125,12 +148,27 @@ export const jobKey = (payload: string): string => {
 export const makeWith = (
   connect: Socket.Connect,
   options: SchedulerOptions = {}
-): Effect.Effect<SchedulerService, never, Scope.Scope> =>
+): Effect.Effect<SchedulerService, ScheduleStore.ScheduleStoreError, Scope.Scope> =>
   Effect.gen(function*() {
     const maxJobs = options.maxJobs ?? 10_000
+    const store = options.store ?? (yield* ScheduleStore.memory)
     const jobs = new Map<string, ScheduledJob>()
     const fibers = yield* FiberMap.make<string>()
+    const connected = yield* Effect.makeLatch(false)
     let current: Session.Connection | undefined
+    let storeFailures = 0
+
+    const persist = (what: string, effect: Effect.Effect<void, ScheduleStore.ScheduleStoreError>) =>
+      Effect.catchAll(effect, (error) =>
+        Effect.zipRight(
+          Effect.zipRight(
+            Effect.sync(() => {
+              storeFailures++
+            }),
+            Metric.increment(storeFailuresTotal)
+          ),
+          Effect.logError(`could not store ${what}: ${error.message}`)
+        ))
 
     const emit = (job: ScheduledJob) => {
       const connection = current
@@ -143,67 +181,119 @@ export const makeWith = (
       }, true)).pipe(Effect.catchAll((error) => Effect.logWarning(`could not send job ${job.key}: ${error.message}`)))
     }
 
-    /** One run: emits, counts down, and says whether more runs are due. */
-    const runOnce = (key: string) =>
-      Effect.suspend(() => {
+    /** One run: counts down (stored first when `runsLeft` changes), emits, and says whether more runs are due. */
+    const runOnce = (key: string, cron: Cron.Cron | undefined) =>
+      Effect.gen(function*() {
         const job = jobs.get(key)
-        if (!job) return Effect.succeed(false)
+        if (!job) return false
+        const now = yield* Clock.currentTimeMillis
         const runsLeft = job.runsLeft === undefined ? undefined : job.runsLeft - 1
         const more = runsLeft === undefined || runsLeft > 0
-        if (more) jobs.set(key, { ...job, runsLeft })
-        else jobs.delete(key)
-        return Effect.as(emit(job), more)
+        if (more) {
+          const nextRunAt = cron === undefined
+            ? onGrid(job.nextRunAt + (job.interval ?? 0) * 1000, (job.interval ?? 0) * 1000, now)
+            : nextCron(cron, Math.max(now, job.nextRunAt))
+          const next: ScheduledJob = { ...job, runsLeft, nextRunAt }
+          jobs.set(key, next)
+          // A job that runs forever keeps its grid: nothing to store.
+          if (runsLeft !== undefined) yield* Effect.uninterruptible(persist(`job ${key}`, store.save(next)))
+        } else {
+          jobs.delete(key)
+          yield* Effect.uninterruptible(persist(`the end of job ${key}`, store.remove(key)))
+        }
+        yield* emit(job)
+        return more
       })
 
-    const untilNext = (job: ScheduledJob, cron: Cron.Cron | undefined) =>
-      cron === undefined
-        ? Effect.succeed(Duration.seconds(job.interval ?? 0))
-        : Effect.map(Clock.currentTimeMillis, (now) => Duration.millis(Math.max(0, Cron.next(cron, now).getTime() - now)))
-
-    const loop = (job: ScheduledJob, cron: Cron.Cron | undefined, haste: boolean): Effect.Effect<void> =>
+    const loop = (key: string, cron: Cron.Cron | undefined): Effect.Effect<void> =>
       Effect.gen(function*() {
-        let more = true
-        if (haste) more = yield* runOnce(job.key)
-        while (more) {
-          yield* Effect.sleep(yield* untilNext(job, cron))
-          more = yield* runOnce(job.key)
+        while (true) {
+          const job = jobs.get(key)
+          if (!job) return
+          const now = yield* Clock.currentTimeMillis
+          if (job.nextRunAt > now) yield* Effect.sleep(Duration.millis(job.nextRunAt - now))
+          yield* connected.await
+          if (!(yield* runOnce(key, cron))) return
         }
       })
 
-    const onSchedule = (command: Command.Schedule) => {
-      const key = jobKey(command.payload)
-      if (!jobs.has(key) && jobs.size >= maxJobs) {
-        return Effect.logWarning(`refused SCHEDULE ${command.msgid}: ${maxJobs} jobs held already`)
-      }
-      let cron: Cron.Cron | undefined
-      if (command.interval < 0) {
-        const parsed = Cron.parse(command.cron)
-        if (Either.isLeft(parsed)) {
-          return Effect.logWarning(`refused SCHEDULE ${command.msgid}: cron ${JSON.stringify(command.cron)} is invalid`)
+    const parseCron = (expression: string) => Either.getRight(Cron.parse(expression))
+
+    const onSchedule = (command: Command.Schedule) =>
+      Effect.gen(function*() {
+        const key = jobKey(command.payload)
+        if (!jobs.has(key) && jobs.size >= maxJobs) {
+          return yield* Effect.logWarning(`refused SCHEDULE ${command.msgid}: ${maxJobs} jobs held already`)
         }
-        cron = parsed.right
-      }
-      const job: ScheduledJob = {
-        key,
-        queue: command.queue,
-        payload: command.payload,
-        interval: command.interval >= 0 ? command.interval : undefined,
-        cron: command.interval >= 0 ? undefined : command.cron,
-        runsLeft: command.headers.runCount > 0 ? command.headers.runCount : undefined
-      }
-      jobs.set(key, job)
-      return Effect.zipRight(
-        Effect.logInfo(`scheduled job ${key} (${job.interval !== undefined ? `every ${job.interval}s` : job.cron})`),
-        FiberMap.run(fibers, key, loop(job, cron, !command.headers.nohaste))
-      )
-    }
+        let cron: Cron.Cron | undefined
+        if (command.interval < 0) {
+          const parsed = parseCron(command.cron)
+          if (Option.isNone(parsed)) {
+            return yield* Effect.logWarning(
+              `refused SCHEDULE ${command.msgid}: cron ${JSON.stringify(command.cron)} is invalid`
+            )
+          }
+          cron = parsed.value
+        }
+        const now = yield* Clock.currentTimeMillis
+        const interval = command.interval >= 0 ? command.interval : undefined
+        const job: ScheduledJob = {
+          key,
+          queue: command.queue,
+          payload: command.payload,
+          interval,
+          cron: cron === undefined ? undefined : command.cron,
+          runsLeft: command.headers.runCount > 0 ? command.headers.runCount : undefined,
+          nextRunAt: !command.headers.nohaste
+            ? now
+            : cron === undefined
+            ? now + (interval ?? 0) * 1000
+            : nextCron(cron, now)
+        }
+        // The previous version of this job stops before the new one is stored, so it cannot overwrite it.
+        yield* FiberMap.remove(fibers, key)
+        jobs.set(key, job)
+        yield* persist(`job ${key}`, store.save(job))
+        yield* Effect.logInfo(`scheduled job ${key} (${interval !== undefined ? `every ${interval}s` : job.cron})`)
+        yield* FiberMap.run(fibers, key, loop(key, cron))
+      })
 
     const onUnschedule = (command: Command.Unschedule) =>
-      Effect.suspend(() => {
+      Effect.gen(function*() {
         const key = jobKey(command.payload)
         jobs.delete(key)
-        return Effect.zipRight(FiberMap.remove(fibers, key), Effect.logInfo(`unscheduled job ${key}`))
+        yield* FiberMap.remove(fibers, key)
+        yield* persist(`the removal of job ${key}`, store.remove(key))
+        yield* Effect.logInfo(`unscheduled job ${key}`)
       })
+
+    // Resume what the store holds before taking new commands.
+    const stored = yield* store.load
+    if (stored.length > maxJobs) {
+      return yield* new ScheduleStore.ScheduleStoreError({
+        reason: "TooManyJobs",
+        detail: `${stored.length} jobs stored, this scheduler holds at most ${maxJobs}`
+      })
+    }
+    const startedAt = yield* Clock.currentTimeMillis
+    for (const job of stored) {
+      const cron = job.cron === undefined ? undefined : parseCron(job.cron)
+      if (cron !== undefined && Option.isNone(cron)) {
+        return yield* new ScheduleStore.ScheduleStoreError({
+          reason: "Corrupt",
+          detail: `job ${job.key}: cron ${JSON.stringify(job.cron)} is invalid`
+        })
+      }
+      const expression = cron === undefined ? undefined : cron.value
+      jobs.set(job.key, {
+        ...job,
+        nextRunAt: expression === undefined
+          ? onGrid(job.nextRunAt, (job.interval ?? 0) * 1000, startedAt)
+          : nextCron(expression, startedAt)
+      })
+      yield* FiberMap.run(fibers, job.key, loop(job.key, expression))
+    }
+    if (stored.length > 0) yield* Effect.logInfo(`resumed ${stored.length} stored jobs`)
 
     yield* Effect.forkScoped(Session.run({
       connect,
@@ -217,19 +307,25 @@ export const makeWith = (
       profile: options.profile ?? "reference"
     }, {
       onConnected: (connection) =>
-        Effect.sync(() => {
-          current = connection
-        }),
-      onDisconnected: (_, reason) =>
         Effect.zipRight(
           Effect.sync(() => {
-            current = undefined
+            current = connection
           }),
+          connected.open
+        ),
+      onDisconnected: (_, reason) =>
+        Effect.zipRight(
+          Effect.zipRight(
+            Effect.sync(() => {
+              current = undefined
+            }),
+            connected.close
+          ),
           Effect.logWarning(`disconnected from the broker: ${reason}`)
         ),
       onCommand: (_, command) =>
         command._tag === "Schedule"
-          ? Effect.asVoid(onSchedule(command))
+          ? onSchedule(command)
           : command._tag === "Unschedule"
           ? onUnschedule(command)
           : Effect.void
@@ -245,7 +341,8 @@ export const makeWith = (
 
     return Scheduler.of({
       jobs: Effect.sync(() => [...jobs.values()]),
-      identity: Effect.sync(() => Option.fromNullable(current?.identity))
+      identity: Effect.sync(() => Option.fromNullable(current?.identity)),
+      storeFailures: Effect.sync(() => storeFailures)
     })
   }).pipe(Effect.annotateLogs({ "emqp.role": "scheduler" }), Effect.withScheduler(ioScheduler))
 
@@ -264,12 +361,38 @@ export interface SchedulerAddressOptions extends SchedulerOptions, Socket.Socket
  * @since 0.1.0
  * @category constructors
  */
-export const make = (options: SchedulerAddressOptions = {}): Effect.Effect<SchedulerService, never, Scope.Scope> =>
+export const make = (
+  options: SchedulerAddressOptions = {}
+): Effect.Effect<SchedulerService, ScheduleStore.ScheduleStoreError, Scope.Scope> =>
   makeWith(Socket.dealer(options.address ?? "tcp://127.0.0.1:47291", options), options)
 
 /**
  * @since 0.1.0
  * @category layers
  */
-export const layer = (options: SchedulerAddressOptions = {}): Layer.Layer<Scheduler> =>
+export const layer = (options: SchedulerAddressOptions = {}): Layer.Layer<Scheduler, ScheduleStore.ScheduleStoreError> =>
   Layer.scoped(Scheduler, make(options))
+
+/**
+ * A scheduler that keeps its jobs in the `ScheduleStore` service.
+ *
+ * @example
+ * ```ts
+ * import * as NodeFileSystem from "@effect/platform-node/NodeFileSystem"
+ * import * as Layer from "effect/Layer"
+import * as Metric from "effect/Metric"
+ * import { ScheduleStore, Scheduler } from "effect-wire/emqp"
+ *
+ * const SchedulerLive = Scheduler.layerWithStore({ address: "tcp://127.0.0.1:47291" }).pipe(
+ *   Layer.provide(ScheduleStore.layerFile({ path: "/var/lib/emqp/schedule.json" })),
+ *   Layer.provide(NodeFileSystem.layer)
+ * )
+ * ```
+ *
+ * @since 0.1.0
+ * @category layers
+ */
+export const layerWithStore = (
+  options: Omit<SchedulerAddressOptions, "store"> = {}
+): Layer.Layer<Scheduler, ScheduleStore.ScheduleStoreError, ScheduleStore.ScheduleStore> =>
+  Layer.scoped(Scheduler, Effect.flatMap(ScheduleStore.ScheduleStore, (store) => make({ ...options, store })))

@@ -37,6 +37,11 @@ export * as PubSub from "./PubSub.js"
 /**
  * @since 0.1.0
  */
+export * as ScheduleStore from "./ScheduleStore.js"
+
+/**
+ * @since 0.1.0
+ */
 export * as Scheduler from "./Scheduler.js"
 
 /**
