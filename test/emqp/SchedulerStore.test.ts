@@ -207,4 +207,41 @@ describe("Scheduler with a file store", () => {
       yield* eventually("the removal's failure counted", scheduler.storeFailures, (n) => n === 3)
       assert.lengthOf(yield* scheduler.jobs, 0)
     }))
+
+  scoped("a stored run that falls due while the broker is away is sent once, when the broker is back", () =>
+    Effect.gen(function*() {
+      const path = Path.join(yield* tempDir, "schedule.json")
+      const store = yield* Effect.provide(ScheduleStore.file({ path }), NodeFileSystem.layer)
+      const payload = JSON.stringify(Client.runPayload({ path: "tasks", callable: "late" }))
+      yield* store.save({
+        key: Scheduler.jobKey(payload),
+        queue: "default",
+        payload,
+        interval: 10,
+        cron: undefined,
+        runsLeft: 5,
+        nextRunAt: 5_000
+      })
+      const n = ++counter
+      const frontend = `memory://emqp-scheduler-store-${n}-frontend`
+      const backend = `memory://emqp-scheduler-store-${n}-backend`
+      const scheduler = yield* Scheduler.makeWith(Socket.dealer(frontend), { store })
+      // Due at t=5s; the broker starts at t=12s.
+      yield* TestClock.adjust(Duration.seconds(12))
+      yield* quiet
+      const runs: Array<unknown> = []
+      yield* Broker.makeWith({ frontend: Socket.router(frontend), backend: Socket.router(backend) })
+      yield* Worker.makeWith(Socket.dealer(backend), (job) => Effect.sync(() => runs.push(job.payload)))
+      for (let i = 0; i < 20 && Option.isNone(yield* scheduler.identity); i++) {
+        yield* TestClock.adjust(Duration.seconds(1))
+        yield* quiet
+      }
+      assert.isTrue(Option.isSome(yield* scheduler.identity), "the scheduler reconnected")
+      yield* eventually("the late run", Effect.sync(() => runs.length), (k) => k === 1)
+      const [job] = yield* scheduler.jobs
+      assert.strictEqual(job?.runsLeft, 4)
+      assert.strictEqual((job?.nextRunAt ?? 0) % 10_000, 5_000, "the grid is kept")
+      yield* quiet
+      assert.strictEqual(runs.length, 1, "one late run, not one per missed slot")
+    }))
 })
