@@ -46,9 +46,11 @@ class IoScheduler implements Scheduler.Scheduler {
     for (const [, tasks] of buckets) {
       for (let i = 0; i < tasks.length; i++) tasks[i]!()
     }
+    // `depth` is not reset when the queue empties: two schedulers that resume each other (a writer here, its caller
+    // on Effect's default scheduler) each empty their queue on every turn, and with a reset they would chain
+    // microtasks for ever and starve timers and I/O. Only the `setImmediate` turn in `schedule` resets it.
     if (this.tasks.buckets.length === 0) {
       this.running = false
-      this.depth = 0
     } else {
       this.schedule()
     }
