@@ -6,6 +6,7 @@ import * as Fs from "node:fs"
 import * as Os from "node:os"
 import * as Path from "node:path"
 import * as Effect from "effect/Effect"
+import * as FastCheck from "effect/FastCheck"
 import * as ScheduleStore from "../../src/emqp/ScheduleStore.js"
 
 /** A fresh directory, removed when the test's scope closes. */
@@ -37,7 +38,35 @@ const document = (jobs: ReadonlyArray<unknown>) =>
 /** The stored form of `job(n)`. */
 const stored = (n: number) => ({ ...job(n), cron: null, runsLeft: null })
 
+const arbitraryJob: FastCheck.Arbitrary<ScheduleStore.Job> = FastCheck.record({
+  key: FastCheck.hexaString({ minLength: 1, maxLength: 40 }),
+  queue: FastCheck.fullUnicodeString({ maxLength: 20 }),
+  payload: FastCheck.fullUnicodeString({ maxLength: 200 }),
+  timing: FastCheck.oneof(
+    FastCheck.integer({ min: 0, max: 31_536_000 }).map((interval) => ({ interval, cron: undefined })),
+    FastCheck.constantFrom("* * * * *", "*/5 * * * * *", "0 9 * * 1-5", "30 2 1 * *")
+      .map((cron) => ({ interval: undefined, cron }))
+  ),
+  runsLeft: FastCheck.option(FastCheck.integer({ min: 1, max: 1_000_000 }), { nil: undefined }),
+  nextRunAt: FastCheck.integer({ min: 0, max: 2 ** 47 })
+}).map(({ timing, ...job }) => ({ ...job, ...timing }))
+
 describe("ScheduleStore", () => {
+  it.effect.prop(
+    "file: any set of jobs saved is loaded back unchanged by a new store",
+    [FastCheck.uniqueArray(arbitraryJob, { selector: (job) => job.key, maxLength: 12 })],
+    ([jobs]) =>
+      Effect.scoped(Effect.gen(function*() {
+        const path = Path.join(yield* tempDir, "schedule.json")
+        const store = yield* fileStore(path)
+        yield* Effect.forEach(jobs, store.save, { concurrency: "unbounded" })
+        const loaded = yield* Effect.flatMap(fileStore(path), (s) => s.load)
+        const byKey = (list: ReadonlyArray<ScheduleStore.Job>) => [...list].sort((a, b) => a.key < b.key ? -1 : 1)
+        assert.deepStrictEqual(byKey(loaded), byKey(jobs))
+      })),
+    { fastCheck: { numRuns: 40 } }
+  )
+
   it.effect("memory: save replaces by key, remove forgets, load lists", () =>
     Effect.gen(function*() {
       const store = yield* ScheduleStore.memory

@@ -10,6 +10,7 @@ import * as Path from "node:path"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
+import * as Layer from "effect/Layer"
 import * as Logger from "effect/Logger"
 import * as LogLevel from "effect/LogLevel"
 import * as Option from "effect/Option"
@@ -40,7 +41,7 @@ const eventually = <A, E>(what: string, effect: Effect.Effect<A, E>, check: (a: 
         if (check(a)) return a
         yield* Effect.sleep(Duration.millis(5))
       }
-    }).pipe(Effect.timeoutFail({ duration: Duration.seconds(5), onTimeout: () => new Error(`timed out: ${what}`) }))
+    }).pipe(Effect.timeoutFail({ duration: Duration.seconds(10), onTimeout: () => new Error(`timed out: ${what}`) }))
   )
 
 /** Lets in-flight work on the real clock finish, for assertions that nothing happened. */
@@ -243,5 +244,34 @@ describe("Scheduler with a file store", () => {
       assert.strictEqual((job?.nextRunAt ?? 0) % 10_000, 5_000, "the grid is kept")
       yield* quiet
       assert.strictEqual(runs.length, 1, "one late run, not one per missed slot")
+    }))
+
+  scoped("layerWithStore: schedulers built on one ScheduleStore service hand their jobs over", () =>
+    Effect.gen(function*() {
+      const { client, runs } = yield* system
+      const frontend = `memory://emqp-scheduler-store-${counter}-frontend`
+      const store = yield* ScheduleStore.memory
+      const build = Effect.gen(function*() {
+        const scope = yield* Scope.make()
+        const context = yield* Layer.buildWithScope(
+          Scheduler.layerWithStore({ address: frontend }).pipe(
+            Layer.provide(Layer.succeed(ScheduleStore.ScheduleStore, store))
+          ),
+          scope
+        )
+        const scheduler = yield* Scheduler.Scheduler.pipe(Effect.provide(context))
+        yield* eventually("the scheduler is registered", scheduler.identity, Option.isSome)
+        return { scheduler, stop: Scope.close(scope, Exit.void) }
+      })
+      const first = yield* build
+      const payload = Client.runPayload({ path: "tasks", callable: "handover" })
+      yield* client.schedule({ payload, interval: Duration.seconds(10), headers: { nohaste: true, runCount: 2 } })
+      yield* eventually("the job is stored", store.load, (jobs) => jobs.length === 1)
+      yield* first.stop
+      const second = yield* build
+      assert.lengthOf(yield* second.scheduler.jobs, 1)
+      yield* TestClock.adjust(Duration.seconds(10))
+      yield* eventually("the run at t=10s", Effect.sync(() => runs.length), (n) => n === 1)
+      yield* eventually("one run left", store.load, (jobs) => jobs[0]?.runsLeft === 1)
     }))
 })
