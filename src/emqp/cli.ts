@@ -1,17 +1,20 @@
 #!/usr/bin/env node
 /**
- * `effect-wire emqp broker|worker`: an eMQP broker or worker as a process.
+ * `effect-wire emqp broker|worker|scheduler`: an eMQP broker, worker or scheduler as a process.
  *
  * ```sh
  * effect-wire emqp broker [--frontend tcp://127.0.0.1:47291] [--backend tcp://127.0.0.1:47290]
  *                         [--admin tcp://127.0.0.1:47293] [--queue-capacity 10000]
  * effect-wire emqp worker --module ./jobs.js [--address tcp://127.0.0.1:47290]
  *                         [--queues 10:default,15:email] [--concurrency 4] [--prefetch 0]
+ * effect-wire emqp scheduler [--address tcp://127.0.0.1:47291] [--store schedule.json]
  * ```
  *
  * Unset flags fall back to the reference's environment variables (`EVENTMQ_FRONTEND_ADDR`,
  * `EVENTMQ_BACKEND_ADDR`, `EVENTMQ_ADMINISTRATIVE_ADDR`, `EVENTMQ_HWM`, `EVENTMQ_WORKER_ADDR`,
- * `EVENTMQ_QUEUES` as JSON `[[10, "default"]]`, `EVENTMQ_CONCURRENT_JOBS`), then to the reference's defaults.
+ * `EVENTMQ_QUEUES` as JSON `[[10, "default"]]`, `EVENTMQ_CONCURRENT_JOBS`, `EVENTMQ_SCHEDULER_ADDR`, and
+ * `EVENTMQ_SCHEDULER_STORE`, which the reference lacks), then to the reference's defaults. Without a store the
+ * scheduler keeps its jobs in memory; with one, a restarted scheduler resumes them.
  * A worker module default-exports `(job) => result`, where the result may be a value, a Promise or an Effect.
  * SIGINT/SIGTERM shut down gracefully (the broker says KBYE, the worker drains its jobs).
  *
@@ -19,6 +22,7 @@
  */
 import * as Path from "node:path"
 import { pathToFileURL } from "node:url"
+import * as NodeFileSystem from "@effect/platform-node/NodeFileSystem"
 import * as NodeRuntime from "@effect/platform-node/NodeRuntime"
 import * as Config from "effect/Config"
 import * as Effect from "effect/Effect"
@@ -29,11 +33,13 @@ import * as Schema from "effect/Schema"
 import * as Broker from "./Broker.js"
 import type * as Command from "./Command.js"
 import { EmqpError } from "./EmqpError.js"
+import * as ScheduleStore from "./ScheduleStore.js"
+import * as Scheduler from "./Scheduler.js"
 import * as Worker from "./Worker.js"
 
 const usage = "usage: effect-wire emqp broker [--frontend addr] [--backend addr] [--admin addr|none] " +
   "[--queue-capacity n] | effect-wire emqp worker --module file [--address addr] [--queues w:name,…] " +
-  "[--concurrency n] [--prefetch n]"
+  "[--concurrency n] [--prefetch n] | effect-wire emqp scheduler [--address addr] [--store file]"
 
 const usageError = (detail: string) => new EmqpError({ reason: "Malformed", command: "cli", detail: `${detail}\n${usage}` })
 
@@ -132,8 +138,19 @@ const worker = (options: Map<string, string>) =>
     }))
   })
 
+const scheduler = (options: Map<string, string>) =>
+  Effect.gen(function*() {
+    const address = options.get("address") ??
+      (yield* env(Config.withDefault(Config.string("SCHEDULER_ADDR"), "tcp://127.0.0.1:47291")))
+    const path = options.get("store") ?? Option.getOrUndefined(yield* env(Config.option(Config.string("SCHEDULER_STORE"))))
+    const store = path === undefined
+      ? undefined
+      : yield* Effect.provide(ScheduleStore.file({ path }), NodeFileSystem.layer)
+    yield* Effect.scoped(Effect.zipRight(Scheduler.make({ address, store }), Effect.never))
+  })
+
 /**
- * Runs the command line (`[emqp] broker|worker …`) until interrupted.
+ * Runs the command line (`[emqp] broker|worker|scheduler …`) until interrupted.
  *
  * @since 0.1.0
  * @category cli
@@ -148,6 +165,8 @@ export const run = (args: ReadonlyArray<string>) =>
         return yield* broker(options)
       case "worker":
         return yield* worker(options)
+      case "scheduler":
+        return yield* scheduler(options)
       default:
         return yield* usageError(command === undefined ? "missing command" : `unknown command ${command}`)
     }
