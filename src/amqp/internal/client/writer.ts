@@ -105,6 +105,15 @@ export const make = (options: {
     let wake: Completion | undefined = undefined
     let space: Completion | undefined = undefined
     const encoder = new Frame.Encoder({ frameMax: options.frameMax })
+    /** Appends the job's frames to the encoder, or says why it cannot be encoded. */
+    const encode = (job: Job): ClientRefused | undefined => {
+      const error = job.publish !== undefined
+        ? encoder.publish(job.publish)
+        : job.frame !== undefined
+        ? encoder.frame(job.frame)
+        : undefined
+      return error === undefined ? undefined : new ClientRefused({ reason: "InvalidArgument", detail: error.message })
+    }
     let failure: ClientError | undefined = undefined
     // Who may write: the writer fiber from `take` until its batch is written (`busy`), or a caller writing its own
     // job while the writer is idle (`direct`). Never both, so bytes leave in the order jobs were admitted.
@@ -176,14 +185,8 @@ export const make = (options: {
             if (directSinceTurn++ === 0) setImmediate(resetDirectBudget)
             const refused = options.check(job)
             if (refused !== undefined) return Exit.fail(refused)
-            const error = job.publish !== undefined
-              ? encoder.publish(job.publish)
-              : job.frame !== undefined
-              ? encoder.frame(job.frame)
-              : undefined
-            if (error !== undefined) {
-              return Exit.fail(new ClientRefused({ reason: "InvalidArgument", detail: error.message }))
-            }
+            const invalid = encode(job)
+            if (invalid !== undefined) return Exit.fail(invalid)
             job.onWrite?.()
             const bytes = encoder.take()
             direct = true
@@ -312,13 +315,9 @@ export const make = (options: {
             failJob(job, refused)
             continue
           }
-          const error = job.publish !== undefined
-            ? encoder.publish(job.publish)
-            : job.frame !== undefined
-            ? encoder.frame(job.frame)
-            : undefined
-          if (error !== undefined) {
-            failJob(job, new ClientRefused({ reason: "InvalidArgument", detail: error.message }))
+          const invalid = encode(job)
+          if (invalid !== undefined) {
+            failJob(job, invalid)
             continue
           }
           job.onWrite?.()
