@@ -327,7 +327,7 @@ export const make = (options: Options = {}): Effect.Effect<RecoveringConnection,
       )
 
     // The scope of a lost connection (or of a failed attempt) is closed a moment later, off the recovery path:
-    // closing it while the connection's reader is still tearing itself down can wait forever.
+    // its teardown (the reader's finish, the close deadline) never holds up the next connection.
     const makeScope = yield* Effect.scope
     const retire = (scope: Scope.CloseableScope) =>
       Effect.sleep(retireGrace).pipe(
