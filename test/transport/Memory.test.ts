@@ -2,6 +2,7 @@ import { assert, describe, it } from "@effect/vitest"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Fiber from "effect/Fiber"
+import * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
 import * as TestClock from "effect/TestClock"
 import * as Memory from "../../src/transport/Memory.js"
@@ -65,6 +66,27 @@ describe("Memory", () => {
       assert.isFalse(Transport.isEof(first))
       assert.isAtMost(Transport.concat(first as ReadonlyArray<Uint8Array>).length, 1536)
       yield* Fiber.interrupt(writer)
+    }))
+
+  it.scoped("a write waiting for room fails when either side aborts, instead of waiting for ever", () =>
+    Effect.gen(function*() {
+      for (const aborting of ["writer", "reader"] as const) {
+        const [a, b] = yield* Memory.pair({ highWaterMark: 1024 })
+        const waiting = yield* Effect.fork(a.write(new Uint8Array(4096)))
+        yield* Effect.yieldNow({ priority: 1 })
+        assert.isNull(waiting.unsafePoll(), "the write should wait for room")
+        yield* (aborting === "writer" ? a : b).abort()
+        const exit = yield* Fiber.await(waiting).pipe(Effect.timeout("1 second"))
+        assert.isTrue(Exit.isFailure(exit), `${aborting} abort: the waiting write must fail`)
+      }
+      // The same when the scope that owns the pair closes under the waiting writer.
+      const scope = yield* Scope.make()
+      const [a] = yield* Scope.extend(Memory.pair({ highWaterMark: 1024 }), scope)
+      const waiting = yield* Effect.fork(a.write(new Uint8Array(4096)))
+      yield* Effect.yieldNow({ priority: 1 })
+      yield* Scope.close(scope, Exit.void)
+      const exit = yield* Fiber.await(waiting).pipe(Effect.timeout("1 second"))
+      assert.isTrue(Exit.isFailure(exit), "scope closed: the waiting write must fail")
     }))
 
   it.scoped("abort resets the peer: its reads and writes fail with ECONNRESET / EPIPE and closed fails", () =>
