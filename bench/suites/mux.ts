@@ -17,6 +17,8 @@ import { logger } from "@libp2p/logger"
 import { AbstractMultiaddrConnection } from "@libp2p/utils"
 import { multiaddr } from "@multiformats/multiaddr"
 import * as Effect from "effect/Effect"
+import * as Metric from "effect/Metric"
+import { metrics as muxMetrics } from "../../src/mux/internal/metrics.js"
 import * as Session from "../../src/mux/Session.js"
 import * as MuxStream from "../../src/mux/Stream.js"
 import * as Server from "../../src/transport/Server.js"
@@ -34,16 +36,48 @@ const rrSize = 64
 const runs = Number(process.env.MUX_BENCH_RUNS ?? 5)
 const warmUpMillis = Number(process.env.MUX_BENCH_WARMUP_MS ?? 3000)
 
+/**
+ * `MUX_BENCH_DIAG=1`: the TS server reports on stderr, per stream, its reads and the session counters (frames
+ * and bytes in, bytes out: mostly 12-byte WNDINCs), to see how the window-update cadence follows the reads.
+ */
+const diagnose = process.env.MUX_BENCH_DIAG === "1"
+
+const counters = Effect.all({
+  framesIn: Metric.value(muxMetrics.framesReceived),
+  bytesIn: Metric.value(muxMetrics.bytesReceived),
+  bytesOut: Metric.value(muxMetrics.bytesSent)
+})
+
+let lastCounters = { framesIn: 0, bytesIn: 0, bytesOut: 0 }
+
+const report = (what: string) =>
+  Effect.flatMap(counters, (now) =>
+    Effect.sync(() => {
+      const c = { framesIn: now.framesIn.count, bytesIn: now.bytesIn.count, bytesOut: now.bytesOut.count }
+      const d = {
+        framesIn: c.framesIn - lastCounters.framesIn,
+        bytesIn: c.bytesIn - lastCounters.bytesIn,
+        bytesOut: c.bytesOut - lastCounters.bytesOut
+      }
+      lastCounters = c
+      const mib = d.bytesIn / MiB
+      process.stderr.write(
+        `[mux diag] ${what}; per MiB in: ${(d.framesIn / mib).toFixed(1)} frames, ${(d.bytesOut / mib).toFixed(0)} B out\n`
+      )
+    }))
+
 // ---- the TS server side ---------------------------------------------------------------------------------------
 
 /** Sink: reads a stream to its end, answers the byte count (u64 BE). Echo: copies back. Per stream. */
 const serveStream = (stream: MuxStream.MuxStream) =>
   Effect.gen(function*() {
     let total = 0
+    let reads = 0
     let first: Uint8Array | undefined
     for (;;) {
       const result = yield* stream.read
       if (result === MuxStream.Eof) break
+      reads++
       for (const chunk of result) {
         // A stream that starts with "E" is an echo stream; anything else is a sink.
         if (first === undefined) first = chunk
@@ -55,6 +89,7 @@ const serveStream = (stream: MuxStream.MuxStream) =>
     new DataView(count.buffer).setBigUint64(0, BigInt(total))
     if (first?.[0] !== 0x45) yield* stream.write(count)
     yield* stream.closeWrite
+    if (diagnose) yield* report(`stream ${total} B in ${reads} reads`)
   }).pipe(Effect.ignore)
 
 const serveMux = Effect.gen(function*() {
