@@ -14,7 +14,8 @@ import * as Methods from "../../Methods.js"
 import type { ReturnedMessage } from "../../Publisher.js"
 import type { FieldTable } from "../../Table.js"
 import { ConfirmTracker } from "./confirms.js"
-import type { ChannelState, ConfirmEntry, ConsumerState, Engine } from "./engine.js"
+import type { Engine } from "./engine.js"
+import type { ChannelState, ConfirmEntry, ConsumerState } from "./state.js"
 
 let consumerCounter = 0
 const consumerTagPrefix = `effect-wire.${Math.random().toString(36).slice(2, 10)}`

@@ -1,128 +1,31 @@
 /**
- * The connection engine: the reader that demultiplexes frames to channels, the per-channel state (pending
- * synchronous replies, consumers, confirms, content assembly), and every way a channel or the connection ends.
- *
- * The reader never waits on application code, except when a consumer's bounded buffer is full (a consumer without
- * a prefetch limit): then it waits, which pauses the socket, as documented on `ConsumeOptions.bufferSize`.
+ * The connection engine: the connection's state, everything the client sends (methods, synchronous requests,
+ * publishes, channel opens and closes) and every way the connection ends. The reader, which handles what the
+ * broker sends, is in `inbound.ts`; the per-channel state in `state.ts`.
  */
 import * as Deferred from "effect/Deferred"
-import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Fiber from "effect/Fiber"
 import * as FiberId from "effect/FiberId"
-import type * as Mailbox from "effect/Mailbox"
-import { isEof, type Transport } from "../../../transport/Transport.js"
-import {
-  ChannelClosed,
-  type ClientError,
-  ClientRefused,
-  ConnectionClosed,
-  ConnectionLost,
-  ConsumerCancelled,
-  PublishNacked,
-  PublishReturned
-} from "../../ClientError.js"
-import * as ClientMetrics from "../../ClientMetrics.js"
-import { type Acker, Delivery } from "../../Consumer.js"
+import type { Transport } from "../../../transport/Transport.js"
+import { ChannelClosed, type ClientError, ClientRefused, ConnectionClosed, ConnectionLost } from "../../ClientError.js"
 import * as Frame from "../../Frame.js"
 import * as Methods from "../../Methods.js"
-import type { BasicProperties } from "../../Properties.js"
-import type { ReturnedMessage } from "../../Publisher.js"
-import type { FieldTable } from "../../Table.js"
 import { ChannelIds } from "./channelIds.js"
 import { Completion } from "./completion.js"
-import { ConfirmTracker, type Entry, type Outcome } from "./confirms.js"
+import type { Outcome } from "./confirms.js"
+import { settleExit } from "./counts.js"
 import type { Gate } from "./gate.js"
 import type { Activity } from "./heartbeat.js"
+import * as Inbound from "./inbound.js"
+import { spanName, spanOptions } from "./spans.js"
+import { ChannelState, type ConfirmEntry, type EngineConfig, type PendingRpc, type Reply } from "./state.js"
 import type { Job, Writer } from "./writer.js"
 
-type M<T extends Methods.Tag> = Methods.ByTag<T>
+export { spanName } from "./spans.js"
 
-/** What a synchronous request resolves with: the reply method, and the content of `basic.get-ok`. */
-export interface Reply {
-  readonly method: Methods.Method
-  readonly properties?: BasicProperties | undefined
-  readonly body?: Uint8Array | undefined
-}
-
-interface PendingRpc {
-  readonly expect: ReadonlyArray<Methods.Tag>
-  readonly deferred: Deferred.Deferred<Reply, ClientError>
-}
-
-export interface ConsumerState {
-  readonly tag: string
-  readonly noAck: boolean
-  readonly mailbox: Mailbox.Mailbox<Delivery, ClientError>
-  cancelling: boolean
-}
-
-interface Content {
-  readonly method: M<"BasicDeliver"> | M<"BasicReturn"> | M<"BasicGetOk">
-  properties: BasicProperties | undefined
-  body: Uint8Array | undefined
-  size: number
-  received: number
-}
-
-export interface ConfirmEntry extends Entry {
-  readonly done: Completion
-}
-
-export class ChannelState {
-  status: "open" | "closing" | "closed" = "open"
-  error: ClientError | undefined = undefined
-  /** The broker closed the channel: nothing but `close-ok` may be written on it. */
-  brokerClosed = false
-  readonly rpc: Array<PendingRpc> = []
-  readonly consumers = new Map<string, ConsumerState>()
-  confirms: ConfirmTracker<ConfirmEntry> | undefined = undefined
-  readonly returnSubscribers = new Set<Mailbox.Mailbox<ReturnedMessage, ClientError>>()
-  content: Content | undefined = undefined
-  closeOk: Deferred.Deferred<void> | undefined = undefined
-  /** Set while the broker has stopped the channel's publishes (`channel.flow{active=false}`). */
-  flowPaused: Completion | undefined = undefined
-  readonly acker: Acker
-  constructor(
-    readonly id: number,
-    readonly lock: Effect.Semaphore,
-    engine: Engine
-  ) {
-    this.acker = {
-      ack: (deliveryTag, multiple) => engine.post(this, Methods.make("BasicAck", { deliveryTag, multiple })),
-      nack: (deliveryTag, multiple, requeue) =>
-        engine.post(this, Methods.make("BasicNack", { deliveryTag, multiple, requeue })),
-      reject: (deliveryTag, requeue) => engine.post(this, Methods.make("BasicReject", { deliveryTag, requeue }))
-    }
-  }
-}
-
-export interface EngineConfig {
-  readonly frameMax: number
-  readonly channelMax: number
-  readonly closeTimeout: Duration.Duration
-  readonly maxMessageSize: number
-}
-
-const utf8 = new TextDecoder()
-
-/**
- * Per-message counts, added to the metrics once per read: a tagged counter update looks its series up in the
- * registry every time, too much to pay for each message.
- */
-const counts = { confirmed: 0, refused: 0, delivered: 0 }
-
-const flushCounts = (frames: number): void => {
-  ClientMetrics.framesIn.unsafeUpdate(frames, [])
-  if (counts.delivered > 0) ClientMetrics.delivered.unsafeUpdate(counts.delivered, [])
-  if (counts.confirmed > 0) ClientMetrics.confirmed.unsafeUpdate(counts.confirmed, [])
-  if (counts.refused > 0) ClientMetrics.refused.unsafeUpdate(counts.refused, [])
-  counts.delivered = 0
-  counts.confirmed = 0
-  counts.refused = 0
-}
-
+/** One connection's client side, shared by its channels, its reader, its writer and its heartbeat. */
 export class Engine {
   state: "open" | "closing" | "closed" = "open"
   error: ClientError | undefined = undefined
@@ -339,7 +242,7 @@ export class Engine {
     )
   })
 
-  private forget(ch: ChannelState): void {
+  forget(ch: ChannelState): void {
     if (this.channels.get(ch.id) === ch) {
       this.channels.delete(ch.id)
       this.ids.release(ch.id)
@@ -392,292 +295,17 @@ export class Engine {
   }
 
   // -------------------------------------------------------------------------------------------------------------
-  // Reading
+  // Reading (inbound.ts)
   // -------------------------------------------------------------------------------------------------------------
 
   /** The reader fiber: reads until EOF or error, feeding the parser and dispatching every frame. */
   readLoop(now: () => number): Effect.Effect<void> {
-    const self = this
-    return Effect.gen(function*() {
-      // Dispatch may need to wait (a full consumer buffer) or act (a close): collected per read, run in order.
-      const actions: Array<Effect.Effect<void>> = []
-      let frames = 0
-      const onFrame = (frame: Frame.Frame) => {
-        frames++
-        const action = self.dispatch(frame)
-        if (action !== undefined) actions.push(action)
-      }
-      while (true) {
-        const result = yield* Effect.either(self.transport.read)
-        if (result._tag === "Left") {
-          if (self.state === "open") yield* self.lost("Transport", result.left.message, result.left)
-          return
-        }
-        const read = result.right
-        if (isEof(read)) {
-          if (self.state === "open") yield* self.lost("Eof", "the broker closed the socket without connection.close")
-          else Deferred.unsafeDone(self.closeOk, Effect.void)
-          return
-        }
-        self.activity.lastRead = now()
-        for (const chunk of read) {
-          const error = self.parser.feed(chunk, onFrame)
-          if (error !== undefined) {
-            flushCounts(frames)
-            for (const action of actions.splice(0)) yield* action
-            const code = error.reason === "FrameTooLarge" || error.reason === "BadFrameEnd" ? 501 : 505
-            yield* self.fatal(code, error.message)
-            return
-          }
-        }
-        flushCounts(frames)
-        frames = 0
-        for (const action of actions.splice(0)) yield* action
-      }
-    })
+    return Inbound.readLoop(this, now)
   }
 
   /** Handles one frame synchronously; returns an Effect only when something must wait or be written. */
   dispatch(frame: Frame.Frame): Effect.Effect<void> | undefined {
-    if (frame._tag === "Heartbeat") {
-      return frame.channel === 0 ? undefined : this.fatal(505, `heartbeat frame on channel ${frame.channel}`)
-    }
-    if (frame.channel === 0) {
-      if (frame._tag !== "Method") return this.fatal(505, `${frame._tag.toLowerCase()} frame on channel 0`)
-      return this.onConnectionMethod(frame.method)
-    }
-    if (this.state !== "open") return undefined
-    const ch = this.channels.get(frame.channel)
-    if (ch === undefined) return this.fatal(504, `frame for channel ${frame.channel}, which is not open`)
-    if (ch.status === "closing") {
-      // After our channel.close, only close and close-ok count (spec §1.5.2.5).
-      if (frame._tag === "Method" && frame.method._tag === "ChannelCloseOk") {
-        if (ch.closeOk !== undefined) Deferred.unsafeDone(ch.closeOk, Effect.void)
-        return undefined
-      }
-      if (frame._tag === "Method" && frame.method._tag === "ChannelClose") return this.onChannelClose(ch, frame.method)
-      return undefined
-    }
-    if (ch.status === "closed") return undefined
-    switch (frame._tag) {
-      case "Method":
-        if (ch.content !== undefined) {
-          return this.fatal(505, `${frame.method._tag} on channel ${ch.id} while content was expected`)
-        }
-        return this.onChannelMethod(ch, frame.method)
-      case "Header": {
-        const content = ch.content
-        if (content === undefined || content.properties !== undefined) {
-          return this.fatal(505, `unexpected content header on channel ${ch.id}`)
-        }
-        if (frame.bodySize > BigInt(this.config.maxMessageSize)) {
-          return this.fatal(
-            501,
-            `message of ${frame.bodySize} bytes on channel ${ch.id} is above maxMessageSize ${this.config.maxMessageSize}`
-          )
-        }
-        content.properties = frame.properties
-        content.size = Number(frame.bodySize)
-        return content.size === 0 ? this.completeContent(ch, content, new Uint8Array(0)) : undefined
-      }
-      case "Body": {
-        const content = ch.content
-        if (content === undefined || content.properties === undefined) {
-          return this.fatal(505, `unexpected content body on channel ${ch.id}`)
-        }
-        const payload = frame.payload
-        if (content.received + payload.length > content.size) {
-          return this.fatal(505, `content body on channel ${ch.id} is longer than its header announced`)
-        }
-        if (content.received === 0 && payload.length === content.size) {
-          // Single-frame body: the parser's view of the read chunk is ours to keep.
-          return this.completeContent(ch, content, payload)
-        }
-        content.body ??= new Uint8Array(content.size)
-        content.body.set(payload, content.received)
-        content.received += payload.length
-        return content.received === content.size ? this.completeContent(ch, content, content.body) : undefined
-      }
-    }
-  }
-
-  private onConnectionMethod(method: Methods.Method): Effect.Effect<void> | undefined {
-    switch (method._tag) {
-      case "ConnectionClose":
-        return this.onConnectionClose(method)
-      case "ConnectionCloseOk":
-        Deferred.unsafeDone(this.closeOk, Effect.void)
-        return undefined
-      case "ConnectionBlocked":
-        return this.gate.block(method.reason)
-      case "ConnectionUnblocked":
-        return this.gate.unblock
-      case "ConnectionUpdateSecretOk": {
-        const head = this.connectionRpc.shift()
-        if (head !== undefined) Deferred.unsafeDone(head.deferred, Effect.succeed({ method }))
-        return undefined
-      }
-      default:
-        if (this.state !== "open") return undefined
-        return this.fatal(505, `unexpected ${method._tag} on channel 0`)
-    }
-  }
-
-  private onChannelMethod(ch: ChannelState, method: Methods.Method): Effect.Effect<void> | undefined {
-    switch (method._tag) {
-      case "BasicDeliver":
-      case "BasicReturn":
-      case "BasicGetOk":
-        ch.content = { method, properties: undefined, body: undefined, size: 0, received: 0 }
-        return undefined
-      case "BasicAck":
-        ch.confirms?.settle(method.deliveryTag, method.multiple, true)
-        return undefined
-      case "BasicNack":
-        ch.confirms?.settle(method.deliveryTag, method.multiple, false)
-        return undefined
-      case "ChannelClose":
-        return this.onChannelClose(ch, method)
-      case "BasicCancel": {
-        const consumer = ch.consumers.get(method.consumerTag)
-        if (consumer !== undefined) {
-          ch.consumers.delete(method.consumerTag)
-          consumer.mailbox.unsafeDone(
-            Exit.fail(new ConsumerCancelled({ channel: ch.id, consumerTag: method.consumerTag }))
-          )
-        }
-        return method.nowait
-          ? undefined
-          : Effect.ignore(this.post(ch, Methods.make("BasicCancelOk", { consumerTag: method.consumerTag })))
-      }
-      case "ChannelFlow": {
-        // The broker stops (or restarts) our publishes on this channel; flow-ok confirms it.
-        if (!method.active) ch.flowPaused ??= new Completion()
-        else {
-          const paused = ch.flowPaused
-          ch.flowPaused = undefined
-          paused?.succeed()
-        }
-        return Effect.ignore(this.post(ch, Methods.make("ChannelFlowOk", { active: method.active })))
-      }
-      default:
-        return this.resolve(ch, { method })
-    }
-  }
-
-  private resolve(ch: ChannelState, reply: Reply): Effect.Effect<void> | undefined {
-    const head = ch.rpc[0]
-    if (head === undefined || !head.expect.includes(reply.method._tag)) {
-      return this.fatal(
-        505,
-        `unexpected ${reply.method._tag} on channel ${ch.id}` +
-          (head === undefined ? "" : ` while waiting for ${head.expect.join(" or ")}`)
-      )
-    }
-    ch.rpc.shift()
-    Deferred.unsafeDone(head.deferred, Effect.succeed(reply))
-    return undefined
-  }
-
-  private completeContent(ch: ChannelState, content: Content, body: Uint8Array): Effect.Effect<void> | undefined {
-    ch.content = undefined
-    const method = content.method
-    const properties = content.properties!
-    switch (method._tag) {
-      case "BasicDeliver": {
-        counts.delivered++
-        const consumer = ch.consumers.get(method.consumerTag)
-        if (consumer === undefined) return undefined
-        if (consumer.cancelling) {
-          // Cancelled while this was in flight: give it back to the queue rather than drop it.
-          return consumer.noAck
-            ? undefined
-            : Effect.ignore(ch.acker.reject(method.deliveryTag, true))
-        }
-        const delivery = new Delivery(
-          ch.id,
-          method.consumerTag,
-          method.deliveryTag,
-          method.redelivered,
-          method.exchange,
-          method.routingKey,
-          properties,
-          body,
-          undefined,
-          ch.acker
-        )
-        return consumer.mailbox.unsafeOffer(delivery) ? undefined : Effect.asVoid(consumer.mailbox.offer(delivery))
-      }
-      case "BasicReturn": {
-        ch.confirms?.returned({
-          replyCode: method.replyCode,
-          replyText: method.replyText,
-          exchange: method.exchange,
-          routingKey: method.routingKey
-        })
-        const returned: ReturnedMessage = {
-          channel: ch.id,
-          replyCode: method.replyCode,
-          replyText: method.replyText,
-          exchange: method.exchange,
-          routingKey: method.routingKey,
-          properties,
-          body
-        }
-        for (const subscriber of ch.returnSubscribers) subscriber.unsafeOffer(returned)
-        return undefined
-      }
-      case "BasicGetOk":
-        counts.delivered++
-        return this.resolve(ch, { method, properties, body })
-    }
-  }
-
-  private onChannelClose(ch: ChannelState, method: M<"ChannelClose">): Effect.Effect<void> {
-    ch.brokerClosed = true
-    ClientMetrics.channelsClosedByBroker.unsafeUpdate(1, [])
-    const error = new ChannelClosed({
-      channel: ch.id,
-      replyCode: method.replyCode,
-      replyText: method.replyText,
-      classId: method.classId,
-      methodId: method.methodId,
-      byBroker: true
-    })
-    if (ch.error === undefined || ch.status === "closing") ch.error = error
-    this.failChannel(ch, error)
-    // close-ok goes out even though the channel is closed; the id is free once it is on the wire.
-    return Effect.ignore(this.writer.offer({
-      channel: ch.id,
-      frame: Frame.method(ch.id, Methods.make("ChannelCloseOk", {})),
-      force: true,
-      onWrite: () => this.forget(ch)
-    }))
-  }
-
-  private onConnectionClose(method: M<"ConnectionClose">): Effect.Effect<void> {
-    const error = new ConnectionClosed({
-      replyCode: method.replyCode,
-      replyText: method.replyText,
-      classId: method.classId,
-      methodId: method.methodId,
-      byBroker: true
-    })
-    if (this.state === "closing") {
-      // Crossed closes: answer theirs; ours is done.
-      Deferred.unsafeDone(this.closeOk, Effect.void)
-    }
-    const wasOpen = this.state === "open"
-    this.state = "closing"
-    if (wasOpen) this.error = error
-    this.failAll(this.error ?? error)
-    // The teardown runs even if the reader is interrupted while close-ok waits to be written (its scope closing):
-    // whoever else waits for the end must not wait for a reader that is gone.
-    return this.writer.send({ channel: 0, frame: Frame.method(0, Methods.make("ConnectionCloseOk", {})), force: true })
-      .pipe(
-        this.withDeadline,
-        Effect.ensuring(Effect.suspend(() => this.finish(this.error ?? error, true)))
-      )
+    return Inbound.dispatch(this, frame)
   }
 
   // -------------------------------------------------------------------------------------------------------------
@@ -691,14 +319,14 @@ export class Engine {
   readonly withDeadline = <A, E>(self: Effect.Effect<A, E>): Effect.Effect<void> =>
     Effect.ignore(Effect.timeout(Effect.interruptible(self), this.config.closeTimeout))
 
-  private failAll(error: ClientError): void {
+  failAll(error: ClientError): void {
     for (const ch of this.channels.values()) this.failChannel(ch, error)
     this.channels.clear()
     for (const p of this.connectionRpc.splice(0)) Deferred.unsafeDone(p.deferred, Exit.fail(error))
   }
 
   /** Final teardown: fail everything, stop the writer and the heartbeat, close the transport. Idempotent. */
-  private finish(error: ClientError, graceful: boolean): Effect.Effect<void> {
+  finish(error: ClientError, graceful: boolean): Effect.Effect<void> {
     return Effect.suspend(() => {
       if (this.state === "closed") return Effect.void
       this.state = "closed"
@@ -768,53 +396,3 @@ export class Engine {
     }).pipe(Effect.withSpan(spanName("ConnectionUpdateSecret"), spanOptions(0)))
   }
 }
-
-const spanNames = new Map<string, string>()
-
-/** `QueueDeclare` → `amqp.queue.declare`: the class and method as the spec names them. */
-export const spanName = (tag: Methods.Tag): string => {
-  let name = spanNames.get(tag)
-  if (name === undefined) {
-    const [klass = tag, ...method] = (tag.match(/[A-Z][a-z]*/g) ?? []).map((word) => word.toLowerCase())
-    name = `amqp.${klass}.${method.join("-")}`
-    spanNames.set(tag, name)
-  }
-  return name
-}
-
-const spanOptionsByChannel: Array<{ readonly attributes: Record<string, unknown>; readonly captureStackTrace: false }> = []
-
-/** Shared per channel id; no stack trace (it is the costly part of a span, and the request is ours). */
-const spanOptions = (channel: number) =>
-  spanOptionsByChannel[channel] ??= {
-    attributes: { "messaging.system": "rabbitmq", "messaging.rabbitmq.channel": channel },
-    captureStackTrace: false
-  }
-
-const settleExit = (channel: number, outcome: Outcome): Exit.Exit<void, ClientError> => {
-  switch (outcome._tag) {
-    case "Acked":
-      counts.confirmed++
-      return Exit.void
-    case "Nacked":
-      counts.refused++
-      return Exit.fail(new PublishNacked({ channel, deliveryTag: outcome.deliveryTag }))
-    case "Returned":
-      counts.refused++
-      return Exit.fail(
-        new PublishReturned({
-          channel,
-          replyCode: outcome.returned.replyCode,
-          replyText: outcome.returned.replyText,
-          exchange: outcome.returned.exchange,
-          routingKey: outcome.returned.routingKey
-        })
-      )
-  }
-}
-
-/** Server properties as text, for logs and `serverProperties` accessors. */
-export const describe = (table: FieldTable): string =>
-  table.map(([k, v]) => `${k}=${v._tag === "LongString" ? utf8.decode(v.value) : v._tag}`).join(", ")
-
-export const durationMillis = (d: Duration.DurationInput) => Duration.toMillis(Duration.decode(d))
