@@ -91,6 +91,14 @@ export interface Options {
    * it, so it must equal the peer's `MaxWindowSize`. Default: 256 KiB (Go's default).
    */
   readonly windowSize?: number | undefined
+  /**
+   * How many bytes of a stream we buffer unread. Beyond `windowSize`, the extra credit goes to the peer in one
+   * WNDINC when its first frame on the stream arrives (muxado has no negotiation, but any WNDINC is legal and Go
+   * does not bound the send window). With only 256 KiB in flight, one stream's throughput is bound by the
+   * round trip of every window update; a larger window keeps the pipe full. Default: `windowSize` (Go's exact
+   * frame traces); 1 MiB or more for bulk transfers on one stream.
+   */
+  readonly receiveWindow?: number | undefined
   /** Remote streams waiting in `accept`; beyond it new streams are refused with RST 9. Default: 128. */
   readonly acceptBacklog?: number | undefined
   /** The largest DATA payload we send in one frame, so streams share the connection fairly. Default: 64 KiB. */
@@ -207,6 +215,7 @@ const resolve = (options: Options): internal.ResolvedOptions => {
   return {
     role: options.role,
     windowSize,
+    receiveWindow: Math.min(Math.max(options.receiveWindow ?? windowSize, windowSize), 0x7fffffff),
     acceptBacklog: options.acceptBacklog ?? 128,
     frameCap: Math.max(1, Math.min(options.maxFramePayload ?? 64 * 1024, 0xffffff)),
     thresholdUpdates: options.windowUpdates === "half",

@@ -178,6 +178,32 @@ describe("Session faults (spec §12)", () => {
       assert.strictEqual(next.id, 5)
     }))
 
+  it.scopedLive("receiveWindow: the extra credit goes out in one WNDINC after the peer's first frame, then binds", () =>
+    Effect.gen(function*() {
+      const { raw, session } = yield* withRaw({ role: "server", receiveWindow: 1024 * 1024 })
+      // The opener may only assume 256 KiB: a first frame of that size is accepted, and 768 KiB more is granted.
+      yield* raw.send(data(3, new Uint8Array(256 * 1024), { syn: true }))
+      assert.strictEqual(yield* raw.nextHex, "00 00 04 20 00 00 00 03 00 0c 00 00")
+      const stream = yield* session.accept
+      // Up to the whole receive window unread is accepted; one byte more draws RST 3.
+      yield* raw.send(data(3, new Uint8Array(512 * 1024)), data(3, new Uint8Array(256 * 1024)))
+      while ((yield* stream.buffered) < 1024 * 1024) yield* Effect.sleep("1 millis")
+      yield* raw.send(data(3, "!"))
+      assert.strictEqual(yield* raw.nextHex, "00 00 04 00 00 00 00 03 00 00 00 03")
+      const error = yield* Effect.flip(Effect.forever(stream.read))
+      assert.strictEqual(error.code, 3)
+    }))
+
+  it.scopedLive("receiveWindow: a stream we open is granted the extra credit only once the peer has sent on it", () =>
+    Effect.gen(function*() {
+      const { raw, session } = yield* withRaw({ role: "client", receiveWindow: 512 * 1024 })
+      const stream = yield* session.open()
+      yield* stream.write(new TextEncoder().encode("hi"))
+      assert.strictEqual(yield* raw.nextHex, "00 00 02 12 00 00 00 03 68 69")
+      yield* raw.send(data(3, "ok"))
+      assert.strictEqual(yield* raw.nextHex, "00 00 04 20 00 00 00 03 00 04 00 00")
+    }))
+
   it.scopedLive("accept backlog: streams beyond it are refused with RST 9 and forgotten", () =>
     Effect.gen(function*() {
       const { raw, session } = yield* withRaw({ role: "server", acceptBacklog: 2 })

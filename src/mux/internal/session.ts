@@ -21,6 +21,7 @@ export type Role = "client" | "server"
 export interface ResolvedOptions {
   readonly role: Role
   readonly windowSize: number
+  readonly receiveWindow: number
   readonly acceptBacklog: number
   readonly frameCap: number
   readonly thresholdUpdates: boolean
@@ -79,6 +80,7 @@ export class SessionCore implements Host {
   readonly goneAwaySignal = Deferred.unsafeMake<void>(FiberId.none)
   readonly ended = Deferred.unsafeMake<SessionEnd>(FiberId.none)
   readonly windowSize: number
+  readonly receiveWindow: number
   readonly frameCap: number
   readonly thresholdUpdates: boolean
   readonly streamWriteTimeout: Duration.Duration | undefined
@@ -91,6 +93,7 @@ export class SessionCore implements Host {
   ) {
     this.nextId = options.role === "client" ? 1 : 0
     this.windowSize = options.windowSize
+    this.receiveWindow = options.receiveWindow
     this.frameCap = options.frameCap
     this.thresholdUpdates = options.thresholdUpdates
     this.streamWriteTimeout = options.streamWriteTimeout
@@ -224,7 +227,7 @@ export class SessionCore implements Host {
       this.verdict = length === 0 ? Verdict.Ignore : Verdict.Unknown
       return false
     }
-    if (stream.buffered + length > this.windowSize) {
+    if (stream.buffered + length > stream.receiveLimit) {
       this.verdict = Verdict.Overflow
       return false
     }

@@ -15,6 +15,8 @@ export type StreamEof = typeof StreamEof
 /** What a stream needs from its session. */
 export interface Host {
   readonly windowSize: number
+  /** Our receive buffer per stream (at least `windowSize`): the rest is granted on the peer's first frame. */
+  readonly receiveWindow: number
   readonly frameCap: number
   readonly thresholdUpdates: boolean
   /** A deadline for each `write`, covering the wait for window and for the writer queue. */
@@ -46,6 +48,8 @@ export class StreamCore {
   private readError: MuxError | undefined
   private reader: Resume<void, never> | undefined
   private unacked = 0
+  /** What the peer may have in flight and unread: `windowSize` until the extra receive credit is granted. */
+  receiveLimit: number
   // outbound
   sendWindow: number
   synSent: boolean
@@ -68,6 +72,7 @@ export class StreamCore {
     private readonly host: Host
   ) {
     this.sendWindow = host.windowSize
+    this.receiveLimit = host.windowSize
     this.synSent = !local
   }
 
@@ -77,6 +82,12 @@ export class StreamCore {
   // ---- reader-fiber side ------------------------------------------------------------------------------------
 
   deliver(payload: Uint8Array, fin: boolean): void {
+    // The peer's first frame proves it knows the stream (Go ignores a WNDINC for a stream it does not know yet):
+    // now it may have the whole receive window.
+    if (this.receiveLimit < this.host.receiveWindow && !fin && !this.readClosed) {
+      this.host.grant(this.id, this.host.receiveWindow - this.receiveLimit)
+      this.receiveLimit = this.host.receiveWindow
+    }
     if (payload.length > 0 && !this.readClosed) {
       this.chunks.push(payload)
       this.buffered += payload.length
@@ -170,7 +181,7 @@ export class StreamCore {
     if (this.isReset || this.host.dead !== undefined) return
     if (!this.host.thresholdUpdates) return this.host.grant(this.id, n)
     this.unacked += n
-    if (this.unacked >= this.host.windowSize / 2) {
+    if (this.unacked >= this.receiveLimit / 2) {
       this.host.grant(this.id, this.unacked)
       this.unacked = 0
     }
