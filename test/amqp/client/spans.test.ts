@@ -9,7 +9,7 @@ import * as Fiber from "effect/Fiber"
 import * as Option from "effect/Option"
 import * as Tracer from "effect/Tracer"
 import * as Connection from "../../../src/amqp/Connection.js"
-import { spanName } from "../../../src/amqp/internal/client/engine.js"
+import { spanName } from "../../../src/amqp/internal/client/spans.js"
 import * as Methods from "../../../src/amqp/Methods.js"
 import * as FakeBroker from "./fakeBroker.js"
 

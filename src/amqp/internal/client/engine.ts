@@ -23,8 +23,6 @@ import { spanName, spanOptions } from "./spans.js"
 import { ChannelState, type ConfirmEntry, type EngineConfig, type PendingRpc, type Reply } from "./state.js"
 import type { Job, Writer } from "./writer.js"
 
-export { spanName } from "./spans.js"
-
 /** One connection's client side, shared by its channels, its reader, its writer and its heartbeat. */
 export class Engine {
   state: "open" | "closing" | "closed" = "open"
