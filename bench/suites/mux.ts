@@ -37,8 +37,9 @@ const runs = Number(process.env.MUX_BENCH_RUNS ?? 5)
 const warmUpMillis = Number(process.env.MUX_BENCH_WARMUP_MS ?? 3000)
 
 /**
- * `MUX_BENCH_DIAG=1`: the TS server reports on stderr, per stream, its reads and the session counters (frames
- * and bytes in, bytes out: mostly 12-byte WNDINCs), to see how the window-update cadence follows the reads.
+ * `MUX_BENCH_DIAG=1`: the TS server reports on stderr, per stream, its reads and the process's counters since the
+ * previous report (frames and bytes in, bytes out: mostly 12-byte WNDINCs), to see how the window-update cadence
+ * follows the reads. The counters are the process's, so only the one-stream rows give per-stream figures.
  */
 const diagnose = process.env.MUX_BENCH_DIAG === "1"
 
@@ -61,6 +62,7 @@ const report = (what: string) =>
       }
       lastCounters = c
       const mib = d.bytesIn / MiB
+      if (mib === 0) return
       process.stderr.write(
         `[mux diag] ${what}; per MiB in: ${(d.framesIn / mib).toFixed(1)} frames, ${(d.bytesOut / mib).toFixed(0)} B out\n`
       )
