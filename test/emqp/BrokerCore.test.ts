@@ -142,15 +142,24 @@ describe("BrokerCore: workers and dispatch", () => {
 
   it("with no worker at all, a request for an unannounced queue waits in default, as the reference's does", () => {
     const h = new Harness()
-    const msgid = h.request("c", "invoices")
+    const msgid = h.request("c", "reports")
     assert.lengthOf(h.take("c"), 0, "buffered: no dispatch ack yet")
-    h.worker("late-invoices", [{ weight: 10, name: "invoices" }], 1)
-    assert.deepStrictEqual(h.dispatchedTo(msgid), [], "it waits in default, not under its own name")
     h.worker("w", [], 1)
     assert.deepStrictEqual(h.dispatchedTo(msgid), ["w"])
     const [forwarded] = h.take("w", "Request")
-    assert.strictEqual(forwarded!.queue, "invoices", "the queue frame is forwarded unchanged")
+    assert.strictEqual(forwarded!.queue, "reports", "the queue frame is forwarded unchanged")
     assert.deepStrictEqual(h.take("c").map((c) => c._tag === "Reply" && c.body), [msgid])
+  })
+
+  it("a request waiting in default follows its own queue once a worker announces it (a client started first)", () => {
+    const h = new Harness()
+    const invoice = h.request("c", "invoices")
+    const other = h.request("c", "reports")
+    h.worker("late-invoices", [{ weight: 10, name: "invoices" }], 1)
+    assert.deepStrictEqual(h.dispatchedTo(invoice), ["late-invoices"])
+    assert.deepStrictEqual(h.dispatchedTo(other), [], "a queue still unannounced keeps waiting in default")
+    h.worker("w", [], 1)
+    assert.deepStrictEqual(h.dispatchedTo(other), ["w"])
   })
 
   it("a queue whose last worker left is unannounced again: its new requests go to default", () => {

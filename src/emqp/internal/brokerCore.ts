@@ -320,10 +320,30 @@ export class BrokerCore {
       sortByWeight(entries)
       this.queues.set(queue.name, entries)
     }
+    this.reclaimFromDefault(queues, now)
     this.log("Info", `worker ${printable(peer)} joined with queues ${queues.map((q) => `${q.name}:${q.weight}`).join(",")}`)
     this.send("backend", peer, Command.Ack.make({ msgid: Command.unsafeMessageId(), acked: command.msgid }, true))
     // The reference job manager starts its worker processes (and sends READY) on the first HEARTBEAT it gets.
     this.heartbeat("backend", peer, (now / 1000).toFixed(3))
+  }
+
+  /**
+   * Requests that wait in the default queue only because nobody served their own queue when they came follow
+   * their queue once a worker announces it. The reference leaves them in `default`, where they wait for ever when
+   * no worker serves `default`: a client that starts before its worker would never be served.
+   */
+  private reclaimFromDefault(queues: ReadonlyArray<Command.Queue>, now: number): void {
+    const fallback = this.waiting.get(this.options.defaultQueueName)
+    if (!fallback || fallback.size === 0) return
+    const announced = new Set(queues.map((queue) => queue.name))
+    announced.delete(this.options.defaultQueueName)
+    if (announced.size === 0) return
+    const stay: Array<Pending> = []
+    for (const pending of fallback.drain()) {
+      if (announced.has(pending.request.queue)) this.route({ ...pending, queue: pending.request.queue }, now, false)
+      else stay.push(pending)
+    }
+    for (const pending of stay) fallback.push(pending)
   }
 
   private onReady(worker: Worker, now: number): void {
