@@ -18,17 +18,7 @@ import * as FakeBroker from "./fakeBroker.js"
 
 const bytes = (s: string) => new TextEncoder().encode(s)
 
-/** A connection to a fake broker that has accepted the handshake. */
-const connected = (tune?: Parameters<FakeBroker.FakeBroker["accept"]>[0], options?: Connection.Options) =>
-  Effect.gen(function*() {
-    const broker = yield* FakeBroker.make
-    const connecting = yield* Effect.fork(
-      Connection.make({ transport: Effect.succeed(broker.client), connectionName: "fake", closeTimeout: "100 millis", ...options })
-    )
-    yield* broker.accept(tune)
-    const connection = yield* Fiber.join(connecting)
-    return { broker, connection }
-  })
+const connected = FakeBroker.connected
 
 const closeOk = (_channel: number) => Methods.make("ChannelCloseOk", {})
 

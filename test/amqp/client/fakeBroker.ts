@@ -5,7 +5,9 @@
 import * as assert from "node:assert"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
+import * as Fiber from "effect/Fiber"
 import * as Option from "effect/Option"
+import * as Connection from "../../../src/amqp/Connection.js"
 import * as Frame from "../../../src/amqp/Frame.js"
 import * as Methods from "../../../src/amqp/Methods.js"
 import * as Table from "../../../src/amqp/Table.js"
@@ -112,3 +114,15 @@ export const make = Effect.gen(function*() {
 
   return { client, recv, expect, poll, send, sendRaw, sendFrame, accept, acceptChannel } satisfies FakeBroker
 })
+
+/** A connection to a fresh fake broker that has accepted the handshake. */
+export const connected = (tune?: Parameters<FakeBroker["accept"]>[0], options?: Connection.Options) =>
+  Effect.gen(function*() {
+    const broker = yield* make
+    const connecting = yield* Effect.fork(
+      Connection.make({ transport: Effect.succeed(broker.client), connectionName: "fake", closeTimeout: "100 millis", ...options })
+    )
+    yield* broker.accept(tune)
+    const connection = yield* Fiber.join(connecting)
+    return { broker, connection }
+  })

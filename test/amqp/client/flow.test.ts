@@ -7,17 +7,13 @@ import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Fiber from "effect/Fiber"
 import * as Option from "effect/Option"
-import * as Connection from "../../../src/amqp/Connection.js"
 import * as Methods from "../../../src/amqp/Methods.js"
 import * as FakeBroker from "./fakeBroker.js"
 
 const bytes = (s: string) => new TextEncoder().encode(s)
 
 const withChannel = Effect.gen(function*() {
-  const broker = yield* FakeBroker.make
-  const connecting = yield* Effect.fork(Connection.make({ transport: Effect.succeed(broker.client), closeTimeout: "100 millis" }))
-  yield* broker.accept()
-  const connection = yield* Fiber.join(connecting)
+  const { broker, connection } = yield* FakeBroker.connected()
   const opening = yield* Effect.fork(connection.channel())
   const id = yield* broker.acceptChannel
   const channel = yield* Fiber.join(opening)

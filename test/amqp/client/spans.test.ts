@@ -8,7 +8,6 @@ import type * as Exit from "effect/Exit"
 import * as Fiber from "effect/Fiber"
 import * as Option from "effect/Option"
 import * as Tracer from "effect/Tracer"
-import * as Connection from "../../../src/amqp/Connection.js"
 import { spanName } from "../../../src/amqp/internal/client/spans.js"
 import * as Methods from "../../../src/amqp/Methods.js"
 import * as FakeBroker from "./fakeBroker.js"
@@ -69,10 +68,7 @@ describe("spans", () => {
   it.scopedLive("one span per synchronous method, under the caller's span; publishes and acks add none", () => {
     const { spans, tracer } = recordingTracer()
     return Effect.gen(function*() {
-      const broker = yield* FakeBroker.make
-      const connecting = yield* Effect.fork(Connection.make({ transport: Effect.succeed(broker.client), closeTimeout: "100 millis" }))
-      yield* broker.accept()
-      const connection = yield* Fiber.join(connecting)
+      const { broker, connection } = yield* FakeBroker.connected()
       const work = yield* Effect.fork(Effect.scoped(Effect.gen(function*() {
         const channel = yield* connection.channel()
         const { queue } = yield* channel.queueDeclare("jobs")
@@ -111,10 +107,7 @@ describe("spans", () => {
   it.scopedLive("a refused request ends its span with the failure; later calls fail with the same error", () => {
     const { spans, tracer } = recordingTracer()
     return Effect.gen(function*() {
-      const broker = yield* FakeBroker.make
-      const connecting = yield* Effect.fork(Connection.make({ transport: Effect.succeed(broker.client), closeTimeout: "100 millis" }))
-      yield* broker.accept()
-      const connection = yield* Fiber.join(connecting)
+      const { broker, connection } = yield* FakeBroker.connected()
       const work = yield* Effect.fork(Effect.scoped(Effect.flatMap(
         connection.channel(),
         (channel) =>
