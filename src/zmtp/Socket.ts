@@ -47,6 +47,7 @@ import * as Deferred from "effect/Deferred"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
+import * as Fiber from "effect/Fiber"
 import * as FiberSet from "effect/FiberSet"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
@@ -441,15 +442,20 @@ export const make = (options: Options): Effect.Effect<Socket, ZmtpError, Scope.S
     // Finalizers are uninterruptible, and a timeout there would wait out its own timer: the linger runs
     // interruptible so that a drained socket closes at once.
     yield* Effect.addFinalizer(() =>
-      Effect.interruptible(Effect.gen(function*() {
+      Effect.gen(function*() {
         closing = true
         const linger = Duration.decode(options.linger ?? Duration.seconds(1))
         const live = Array.from(peers).filter((peer) => peer.connection !== undefined)
         if (Duration.toMillis(linger) > 0) {
-          // Let writers flush what is queued, then close gracefully so the bytes reach the peers.
+          // Let writers flush what is queued, then close gracefully so the bytes reach the peers. The wait runs in
+          // a fiber of its own: a socket closed by interrupting its owner still lingers (its writers hold messages
+          // until the end of the event-loop turn), and the timeout can interrupt the wait.
           yield* Effect.forEach(live, (peer) => peer.pipe.awaitIdle, { concurrency: "unbounded", discard: true }).pipe(
             Effect.timeout(linger),
-            Effect.ignore
+            Effect.ignore,
+            Effect.interruptible,
+            Effect.forkDaemon,
+            Effect.flatMap(Fiber.await)
           )
         }
         yield* Effect.forEach(
@@ -464,7 +470,7 @@ export const make = (options: Options): Effect.Effect<Socket, ZmtpError, Scope.S
           { concurrency: "unbounded", discard: true }
         )
         core.inbox.close()
-      }))
+      })
     )
 
     const receive = behaviour.receive

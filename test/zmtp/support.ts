@@ -14,8 +14,13 @@ export const msg = (...parts: Array<string>) => parts.map(Socket.frame)
 let n = 0
 export const endpoint = (prefix = "socket-test") => `memory://${prefix}-${n++}`
 
-/** Lets forked fibers run (handshakes over memory pairs need no clock). */
-export const settle = Effect.forEach(Array.from({ length: 20 }), () => Effect.yieldNow(), { discard: true })
+/** One turn of the event loop: writers send what a turn queued at its end. */
+export const turn = Effect.promise(() => new Promise<void>((resolve) => setImmediate(resolve)))
+
+/** Lets forked fibers run and queued writes leave (handshakes over memory pairs need no clock). */
+export const settle = Effect.forEach(Array.from({ length: 20 }), () => Effect.zipRight(Effect.yieldNow(), turn), {
+  discard: true
+})
 
 /** `a` binds, `b` connects, over a fresh memory endpoint. */
 export const pair = (a: Socket.Options, b: Socket.Options) =>
