@@ -204,6 +204,39 @@ describe("Session faults (spec §12)", () => {
       assert.strictEqual(yield* raw.nextHex, "00 00 04 20 00 00 00 03 00 04 00 00")
     }))
 
+  it.scopedLive("window increments of several reads in one turn of the event loop leave summed, in one WNDINC", () =>
+    Effect.gen(function*() {
+      const { raw, session } = yield* withRaw({ role: "server" })
+      yield* raw.send(data(3, "abcdef", { syn: true }))
+      const stream = yield* session.accept
+      while ((yield* stream.buffered) < 6) yield* Effect.sleep("1 millis")
+      // Three reads, with the writer free to run in between (a yield is a microtask, not an I/O turn).
+      for (const n of [1, 2, 3]) {
+        yield* stream.readUpTo(n)
+        yield* Effect.yieldNow()
+      }
+      assert.strictEqual(yield* raw.nextHex, "00 00 04 20 00 00 00 03 00 00 00 06")
+      // A read in a later turn is answered on its own, as Go answers every read.
+      yield* raw.send(data(3, "g"))
+      yield* stream.readUpTo(1)
+      assert.strictEqual(yield* raw.nextHex, "00 00 04 20 00 00 00 03 00 00 00 01")
+    }))
+
+  it.scopedLive("a held window increment leaves at once, in the same transport write, with a frame queued after it", () =>
+    Effect.gen(function*() {
+      const { raw, session } = yield* withRaw({ role: "server" })
+      yield* raw.send(data(3, "ping", { syn: true }))
+      const stream = yield* session.accept
+      const request = yield* stream.readExactly(4)
+      yield* stream.write(request)
+      const chunks = yield* Effect.orDie(raw.transport.read)
+      assert.isTrue(Array.isArray(chunks))
+      assert.strictEqual(
+        toHex(Buffer.concat(chunks as ReadonlyArray<Uint8Array>)),
+        "00 00 04 20 00 00 00 03 00 00 00 04 00 00 04 10 00 00 00 03 " + toHex(ascii("ping"))
+      )
+    }))
+
   it.scopedLive("accept backlog: streams beyond it are refused with RST 9 and forgotten", () =>
     Effect.gen(function*() {
       const { raw, session } = yield* withRaw({ role: "server", acceptBacklog: 2 })

@@ -35,6 +35,11 @@ interface Waiter {
  *    the writer waits until the queue is back under the mark. Each stream has its own lane, and the writer
  *    takes one frame per stream in turn, so a stream with a large write cannot starve the others.
  *
+ * Window increments alone are not worth a transport write of their own at once: the writer holds them until the
+ * event loop's current round of I/O is over (`setImmediate`), so the increments for every read of that round
+ * leave summed in one write, and a frame queued meanwhile takes them along at once. A stream bulk-reading over
+ * loopback otherwise pays one write syscall (and the peer one wake-up and read) for every socket read.
+ *
  * `finish` appends a last frame (GOAWAY) after everything queued; nothing is accepted after it.
  */
 export class Outbox {
@@ -48,6 +53,8 @@ export class Outbox {
   private last: Uint8Array | undefined
   private finished = false
   private writer: Resume<void> | undefined
+  /** While the writer holds window increments back: the `setImmediate` that releases it. */
+  private holding: ReturnType<typeof setImmediate> | undefined
   private waiters: Array<Waiter> = []
 
   constructor(
@@ -74,7 +81,7 @@ export class Outbox {
   grant(streamId: number, increment: number): void {
     if (this.closedWith !== undefined || increment <= 0) return
     this.windows.set(streamId, (this.windows.get(streamId) ?? 0) + increment)
-    this.wakeWriter()
+    if (this.holding === undefined) this.wakeWriter()
   }
 
   offer(entry: Entry): Effect.Effect<void, MuxError> {
@@ -154,9 +161,39 @@ export class Outbox {
    * its reply, the frames of several streams) leaves in the same transport write.
    */
   readonly take: Effect.Effect<ReadonlyArray<Uint8Array> | undefined> = Effect.suspend(() => {
+    if (this.onlyWindows()) return Effect.flatMap(this.hold, () => this.takeNext)
+    return this.takeNext
+  })
+
+  private readonly takeNext: Effect.Effect<ReadonlyArray<Uint8Array> | undefined> = Effect.suspend(() => {
     const batch = this.takeNow()
     return batch !== null ? Effect.succeed(batch) : Effect.flatMap(this.waitWork, () => this.take)
   })
+
+  private onlyWindows(): boolean {
+    return this.windows.size > 0 && this.control.length === 0 && this.ring.length === 0 && this.closedWith === undefined
+  }
+
+  /** Waits for the end of this turn's I/O, or for a frame that is not a window increment. */
+  private readonly hold: Effect.Effect<void> = Effect.async<void>((resume) => {
+    this.writer = resume
+    this.holding = setImmediate(this.release)
+    return Effect.sync(() => {
+      if (this.writer === resume) this.writer = undefined
+      this.unhold()
+    })
+  })
+
+  private readonly release = (): void => {
+    this.holding = undefined
+    this.wakeWriter()
+  }
+
+  private unhold(): void {
+    if (this.holding === undefined) return
+    clearImmediate(this.holding)
+    this.holding = undefined
+  }
 
   private readonly waitWork: Effect.Effect<void> = Effect.async<void>((resume) => {
     if (this.hasWork()) return resume(Effect.void)
@@ -239,6 +276,7 @@ export class Outbox {
     const writer = this.writer
     if (writer === undefined) return
     this.writer = undefined
+    this.unhold()
     writer(Effect.void)
   }
 }
