@@ -1,6 +1,7 @@
 /**
  * A small AMQP 0-9-1 server for benchmarks, built on effect-wire's codec: it does the connection handshake,
- * opens channels, answers the synchronous methods clients send, counts publishes, and on `basic.consume` pushes a
+ * opens channels, answers the synchronous methods clients send, counts publishes (acking each one on a channel in
+ * confirm mode), and on `basic.consume` pushes a
  * configured number of deliveries as fast as the socket takes them.
  *
  * It runs in a child process (`startSink`) so that its work does not share an event loop with the client under
@@ -67,6 +68,9 @@ const serve = (onPublish: () => void, deliveries: () => DeliveryConfig) => (sock
   const encoder = new Frame.Encoder({ frameMax: FRAME_MAX })
   let header: Buffer | undefined = Buffer.alloc(0)
   let consumers = 0
+  // Confirm channels: the next delivery tag, and the body bytes still due of the message being received.
+  const confirmTags = new Map<number, number>()
+  const bodyDue = new Map<number, number>()
 
   const send = (channel: number, method: Methods.Method) => {
     encoder.frame(Frame.method(channel, method))
@@ -138,6 +142,7 @@ const serve = (onPublish: () => void, deliveries: () => DeliveryConfig) => (sock
       case "BasicQos":
         return send(frame.channel, Methods.make("BasicQosOk", {}))
       case "ConfirmSelect":
+        confirmTags.set(frame.channel, 1)
         return m.nowait ? undefined : send(frame.channel, Methods.make("ConfirmSelectOk", {}))
       case "QueueDeclare":
         return send(frame.channel, Methods.make("QueueDeclareOk", { queue: m.queue || "bench", messageCount: 0, consumerCount: 0 }))
@@ -152,8 +157,33 @@ const serve = (onPublish: () => void, deliveries: () => DeliveryConfig) => (sock
     }
   }
 
-  // Publishes are counted from the frame header and method ids alone (content frames are skipped unparsed);
-  // every other method frame is decoded and answered.
+  /** A message on a confirm channel is complete: ack it. */
+  const confirm = (channel: number) => {
+    const tag = confirmTags.get(channel)!
+    confirmTags.set(channel, tag + 1)
+    send(channel, Methods.make("BasicAck", { deliveryTag: BigInt(tag), multiple: false }))
+  }
+
+  /** Content frames matter only on confirm channels, where the ack follows the message's last body byte. */
+  const onContent = (buf: Buffer, pos: number, total: number) => {
+    const channel = buf.readUInt16BE(pos + 1)
+    if (!confirmTags.has(channel)) return
+    if (buf[pos] === 2) {
+      const size = Number(buf.readBigUInt64BE(pos + 11))
+      if (size === 0) confirm(channel)
+      else bodyDue.set(channel, size)
+    } else if (buf[pos] === 3) {
+      const due = (bodyDue.get(channel) ?? 0) - (total - 8)
+      if (due > 0) bodyDue.set(channel, due)
+      else {
+        bodyDue.delete(channel)
+        confirm(channel)
+      }
+    }
+  }
+
+  // Publishes are counted from the frame header and method ids alone (content frames are skipped unparsed unless
+  // the channel confirms); every other method frame is decoded and answered.
   let pending: Buffer | undefined
   const onData = (data: Buffer) => {
     const buf = pending === undefined ? data : Buffer.concat([pending, data])
@@ -168,7 +198,7 @@ const serve = (onPublish: () => void, deliveries: () => DeliveryConfig) => (sock
           if (Either.isLeft(frame)) return socket.destroy(frame.left)
           onFrame(frame.right)
         }
-      }
+      } else onContent(buf, pos, total)
       pos += total
     }
     pending = pos < buf.length ? buf.subarray(pos) : undefined

@@ -254,6 +254,30 @@ for (const kind of kinds) {
         assert.isAbove(written, stuck)
       }), { timeout: 30_000 })
 
+    it.scopedLive("tryWrite hands bytes over in order with writes, and refuses when Node's buffer is full or writing ended", () =>
+      Effect.gen(function*() {
+        const server = yield* withServer(echo)
+        const client = yield* kind.connect(server.address)
+        const adapter = adapterOf(client)!
+        // Sync hand-overs and Effect writes interleaved in one burst arrive in call order.
+        assert.isTrue(adapter.tryWrite(bytes("a")))
+        yield* client.write(bytes("b"))
+        assert.isTrue(adapter.tryWrite(bytes("c")))
+        assert.isTrue(adapter.tryWrite(bytes("d")))
+        yield* client.writeAll([bytes("e"), bytes("f")])
+        assert.strictEqual(yield* readText(client, 6), "abcdef")
+        // Past Node's mark (nothing leaves before the burst ends) it refuses, and nothing of the refused chunk is sent.
+        const big = new Uint8Array(adapter.socket.writableHighWaterMark).fill(0x78)
+        assert.isTrue(adapter.tryWrite(big))
+        assert.isFalse(adapter.canWriteNow)
+        assert.isFalse(adapter.tryWrite(bytes("never")))
+        assert.strictEqual((yield* readText(client, big.length)).length, big.length)
+        assert.isTrue(adapter.tryWrite(bytes("g")))
+        assert.strictEqual(yield* readText(client, 1), "g")
+        yield* client.shutdownWrite
+        assert.isFalse(adapter.tryWrite(bytes("h")))
+      }))
+
     it.scopedLive("a write blocked on a peer that then aborts fails with the OS error", () =>
       Effect.gen(function*() {
         const peer = yield* Effect.makeLatch(false)

@@ -397,6 +397,35 @@ export class SocketTransport {
     return this.awaitWrite(seq)
   }
 
+  /** Whether `tryWrite` would take a chunk now. */
+  get canWriteNow(): boolean {
+    return this.writeBlocked() === undefined && !this.socket.writableNeedDrain
+  }
+
+  /**
+   * Hands a chunk to Node now if that needs no wait (open, and Node's buffer below its mark); `false` when the
+   * caller must use `write`. Ordered with every other write: Node keeps its buffer in order.
+   */
+  tryWrite(chunk: Uint8Array): boolean {
+    if (!this.canWriteNow) return false
+    // Writes made in the same run of microtasks (many fibers publishing at once) leave in one writev.
+    if (!this.corked) {
+      this.corked = true
+      this.socket.cork()
+      process.nextTick(this.uncork)
+    }
+    ++this.writesIssued
+    this.socket.write(chunk, this.onWritten)
+    Metrics.written(this.tags, chunk.length)
+    return true
+  }
+
+  private corked = false
+  private readonly uncork = (): void => {
+    this.corked = false
+    this.socket.uncork()
+  }
+
   /** Node calls write callbacks in order: the n-th call completes our n-th write. */
   private readonly onWritten = (error: Error | null | undefined): void => {
     this.writesDone++

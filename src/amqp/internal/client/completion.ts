@@ -40,14 +40,17 @@ export class Completion {
     return this.done(Exit.fail(error))
   }
 
+  /** Calls `resume` with the result, at once when there is one: `await` without an Effect of its own. */
+  listen(resume: Resume): void {
+    if (this.result !== undefined) return resume(this.result)
+    const waiters = this.waiters
+    if (waiters === undefined) this.waiters = resume
+    else if (typeof waiters === "function") this.waiters = [waiters, resume]
+    else waiters.push(resume)
+  }
+
   /** Waits for the result (at once when there is one). */
   get await(): Effect.Effect<void, ClientError> {
-    return this.waiting ??= Effect.async<void, ClientError>((resume) => {
-      if (this.result !== undefined) return resume(this.result)
-      const waiters = this.waiters
-      if (waiters === undefined) this.waiters = resume
-      else if (typeof waiters === "function") this.waiters = [waiters, resume]
-      else waiters.push(resume)
-    })
+    return this.waiting ??= Effect.async<void, ClientError>((resume) => this.listen(resume))
   }
 }

@@ -7,6 +7,10 @@
  * written on a channel the broker has closed (RabbitMQ would close the whole connection with 504), except the
  * `close-ok` that acknowledges the close. Encoding errors (a short string over 255 bytes, a header over
  * frame_max) fail only their job, before any of its bytes are written.
+ *
+ * While the writer is idle and nothing is queued, a caller's job skips the queue: on a socket it is encoded and
+ * handed over synchronously (`writeNow`, no Effect and no fiber hop; the socket coalesces the writes of one run of
+ * microtasks into one writev), on other transports it is written from the caller's fiber (`tryDirect`).
  */
 import * as Clock from "effect/Clock"
 import * as Effect from "effect/Effect"
@@ -19,6 +23,7 @@ import * as Frame from "../../Frame.js"
 import { Completion } from "./completion.js"
 import type { Activity } from "./heartbeat.js"
 import { ioScheduler } from "../../../internal/ioScheduler.js"
+import { adapterOf } from "../../../transport/internal/socket.js"
 
 /** Encoded bytes past which the slab is handed over. */
 const sliceBytes = 128 * 1024
@@ -71,6 +76,12 @@ export interface Writer {
    * must be queued instead.
    */
   readonly tryDirect: (job: Job, queue: () => Effect.Effect<void, ClientError>) => Effect.Effect<void, ClientError> | undefined
+  /**
+   * Writes the job at once, from the caller and without an Effect, when the writer is idle, nothing is queued and
+   * the socket takes the bytes without waiting: `true` once they are handed to the socket. `false` when the caller
+   * must go through `submit` (nothing happened); the error when the job is refused (nothing written).
+   */
+  readonly writeNow: (job: Job) => boolean | ClientError
   /** Queues a job (waits only while the queue is full). */
   readonly offer: (job: Job) => Effect.Effect<void, ClientError>
   /**
@@ -210,9 +221,42 @@ export const make = (options: {
         )
         : undefined
 
+    // Sockets can take a write synchronously; other transports (memory pairs, muxado streams) go through Effects.
+    const socket = adapterOf(options.transport)
+
+    const writeNow = (job: Job): boolean | ClientError => {
+      if (
+        socket === undefined || busy || direct || buffer.length > 0 || failure !== undefined ||
+        (job.publish !== undefined && job.publish.body.length > directMaxBody) || !socket.canWriteNow
+      ) return false
+      const refused = options.check(job)
+      if (refused !== undefined) return refused
+      const invalid = encode(job)
+      if (invalid !== undefined) return invalid
+      job.onWrite?.()
+      const bytes = encoder.take()
+      ClientMetrics.bytesOut.unsafeUpdate(bytes.length, [])
+      if (job.publish !== undefined) ClientMetrics.published.unsafeUpdate(1, [])
+      socket.tryWrite(bytes)
+      options.activity.lastWrite = clock.unsafeCurrentTimeMillis()
+      return true
+    }
+
     const submit = (job: Job): Effect.Effect<void, ClientError> => {
       if (failure !== undefined) return Exit.fail(failure)
-      return tryDirect(job, () => enqueue(job)) ?? enqueue(job)
+      if (socket === undefined || job.awaitConfirm === true || job.done !== undefined) {
+        return tryDirect(job, () => enqueue(job)) ?? enqueue(job)
+      }
+      // One `Effect.async` for the common cases: written at once, or queued with the caller parked until written.
+      return Effect.async<void, ClientError>((resume) => {
+        const written = writeNow(job)
+        if (written === true) return resume(Exit.void)
+        if (written !== false) return resume(Exit.fail(written))
+        job.resume = resume
+        if (push(job)) return
+        job.resume = undefined
+        resume(waitForRoom(job))
+      })
     }
 
     const enqueue = (job: Job): Effect.Effect<void, ClientError> => {
@@ -345,6 +389,7 @@ export const make = (options: {
     return {
       tryOffer: (job) => failure === undefined && push(job),
       tryDirect,
+      writeNow,
       offer,
       submit,
       send,
