@@ -344,6 +344,45 @@ describe.runIf(available).each(goLibs)("muxado interop with Go (%s)", (lib) => {
       assert.isAtLeast(written, 4 * 1024 * 1024)
     }), { timeout: 30_000 })
 
+  it.scopedLive("window growth: a Go writer uses the credit our fast reader adds beyond 256 KiB, and stops at the grown window", () =>
+    Effect.gen(function*() {
+      const total = 64 * 1024 * 1024
+      const seen = yield* Queue.unbounded<{ readonly buffered: number; readonly read: number }>()
+      const tsPort = yield* tsServer((s) =>
+        Effect.gen(function*() {
+          const stream = yield* s.accept
+          let read = 0
+          let paused = false
+          for (;;) {
+            const result = yield* stream.read
+            if (result === MuxStream.Eof) break
+            for (const chunk of result) read += chunk.length
+            if (!paused && read >= 16 * 1024 * 1024) {
+              // The window has grown by now; with nobody reading, Go fills it and waits.
+              paused = true
+              yield* Effect.sleep("300 millis")
+              yield* Queue.offer(seen, { buffered: yield* stream.buffered, read })
+            }
+          }
+          yield* Queue.offer(seen, { buffered: 0, read })
+          const count = new Uint8Array(8)
+          new DataView(count.buffer).setBigUint64(0, BigInt(read))
+          yield* stream.write(count)
+          yield* stream.closeWrite
+          yield* Effect.never
+        }).pipe(Effect.ignore)
+      )
+      const go = yield* spawnGo(lib, [
+        "-role", "client", "-mode", "bulk", "-addr", `127.0.0.1:${tsPort}`, "-streams", "1", "-bytes", String(total)
+      ])
+      const paused = yield* Queue.take(seen)
+      assert.isAbove(paused.buffered, 256 * 1024)
+      assert.isAtMost(paused.buffered, 4 * 1024 * 1024)
+      assert.strictEqual((yield* Queue.take(seen)).read, total)
+      assert.match(yield* go.waitFor(/^bulk /, 30_000), new RegExp(`^bulk bytes=${total} `))
+      assert.strictEqual(yield* go.exited, 0)
+    }), { timeout: 60_000 })
+
   it.scopedLive("10,000 streams opened and closed, both directions", () =>
     Effect.gen(function*() {
       const { port } = yield* goServer(lib, "echo")

@@ -237,6 +237,70 @@ describe("Session faults (spec §12)", () => {
       )
     }))
 
+  it.scopedLive("window growth: a reader that drains its window within 20 ms gets it doubled, up to maxReceiveWindow", () =>
+    Effect.gen(function*() {
+      const { raw, session } = yield* withRaw({ role: "server", maxReceiveWindow: 1024 * 1024 })
+      const drain = (stream: MuxStream.MuxStream, n: number) =>
+        Effect.gen(function*() {
+          while ((yield* stream.buffered) < n) yield* Effect.sleep("1 millis")
+          yield* stream.readUpTo(n)
+        })
+      yield* raw.send(data(3, new Uint8Array(256 * 1024), { syn: true }))
+      const stream = yield* session.accept
+      yield* drain(stream, 256 * 1024)
+      // The read's credit and the growth leave summed: 256 KiB + 256 KiB.
+      assert.strictEqual(yield* raw.nextHex, "00 00 04 20 00 00 00 03 00 08 00 00")
+      yield* raw.send(data(3, new Uint8Array(512 * 1024)))
+      yield* drain(stream, 512 * 1024)
+      assert.strictEqual(yield* raw.nextHex, "00 00 04 20 00 00 00 03 00 10 00 00")
+      // At the ceiling: only the read's credit.
+      yield* raw.send(data(3, new Uint8Array(1024 * 1024)))
+      yield* drain(stream, 1024 * 1024)
+      assert.strictEqual(yield* raw.nextHex, "00 00 04 20 00 00 00 03 00 10 00 00")
+      // The grown window binds: 1 MiB unread is accepted, one byte more draws RST 3.
+      yield* raw.send(data(3, new Uint8Array(1024 * 1024)))
+      while ((yield* stream.buffered) < 1024 * 1024) yield* Effect.sleep("1 millis")
+      yield* raw.send(data(3, "!"))
+      assert.strictEqual(yield* raw.nextHex, "00 00 04 00 00 00 00 03 00 00 00 03")
+    }))
+
+  it.scopedLive("window growth: a reader slower than 20 ms a window keeps Go's 256 KiB and its exact WNDINCs", () =>
+    Effect.gen(function*() {
+      const { raw, session } = yield* withRaw({ role: "server" })
+      yield* raw.send(data(3, new Uint8Array(256 * 1024), { syn: true }))
+      const stream = yield* session.accept
+      yield* Effect.sleep("40 millis")
+      yield* stream.readUpTo(256 * 1024)
+      assert.strictEqual(yield* raw.nextHex, "00 00 04 20 00 00 00 03 00 04 00 00")
+      yield* raw.send(data(3, new Uint8Array(256 * 1024)))
+      yield* Effect.sleep("40 millis")
+      yield* stream.readUpTo(256 * 1024)
+      assert.strictEqual(yield* raw.nextHex, "00 00 04 20 00 00 00 03 00 04 00 00")
+    }))
+
+  it.scopedLive("window growth: the session's budget (4 × the growth room) caps it; an ended stream gives its share back", () =>
+    Effect.gen(function*() {
+      // Each stream may grow by 256 KiB, the session by 1 MiB: four streams grow, the fifth waits for a share.
+      const { raw, session } = yield* withRaw({ role: "server", maxReceiveWindow: 512 * 1024 })
+      const streams: Array<MuxStream.MuxStream> = []
+      for (const id of [3, 5, 7, 9, 11]) {
+        yield* raw.send(data(id, new Uint8Array(256 * 1024), { syn: true }))
+        const stream = yield* session.accept
+        streams.push(stream)
+        while ((yield* stream.buffered) < 256 * 1024) yield* Effect.sleep("1 millis")
+        yield* stream.readUpTo(256 * 1024)
+        const grown = id === 11 ? "00 04 00 00" : "00 08 00 00"
+        assert.strictEqual(yield* raw.nextHex, `00 00 04 20 00 00 00 ${id.toString(16).padStart(2, "0")} ${grown}`)
+      }
+      yield* raw.send(data(3, "", { fin: true }))
+      yield* streams[0]!.close
+      yield* raw.next // stream 3's FIN
+      yield* raw.send(data(11, new Uint8Array(256 * 1024)))
+      while ((yield* streams[4]!.buffered) < 256 * 1024) yield* Effect.sleep("1 millis")
+      yield* streams[4]!.readUpTo(256 * 1024)
+      assert.strictEqual(yield* raw.nextHex, "00 00 04 20 00 00 00 0b 00 08 00 00")
+    }))
+
   it.scopedLive("accept backlog: streams beyond it are refused with RST 9 and forgotten", () =>
     Effect.gen(function*() {
       const { raw, session } = yield* withRaw({ role: "server", acceptBacklog: 2 })

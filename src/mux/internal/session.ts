@@ -22,6 +22,9 @@ export interface ResolvedOptions {
   readonly role: Role
   readonly windowSize: number
   readonly receiveWindow: number
+  readonly maxReceiveWindow: number
+  /** What all of a session's streams together may grow their windows by (beyond `receiveWindow`). */
+  readonly receiveBudget: number
   readonly acceptBacklog: number
   readonly frameCap: number
   readonly thresholdUpdates: boolean
@@ -81,6 +84,9 @@ export class SessionCore implements Host {
   readonly ended = Deferred.unsafeMake<SessionEnd>(FiberId.none)
   readonly windowSize: number
   readonly receiveWindow: number
+  readonly maxReceiveWindow: number
+  /** What is left of `receiveBudget`. */
+  private receiveBudget: number
   readonly frameCap: number
   readonly thresholdUpdates: boolean
   readonly streamWriteTimeout: Duration.Duration | undefined
@@ -94,6 +100,8 @@ export class SessionCore implements Host {
     this.nextId = options.role === "client" ? 1 : 0
     this.windowSize = options.windowSize
     this.receiveWindow = options.receiveWindow
+    this.maxReceiveWindow = options.maxReceiveWindow
+    this.receiveBudget = options.receiveBudget
     this.frameCap = options.frameCap
     this.thresholdUpdates = options.thresholdUpdates
     this.streamWriteTimeout = options.streamWriteTimeout
@@ -124,9 +132,22 @@ export class SessionCore implements Host {
     }
   }
 
+  readonly reserveWindow = (bytes: number): number => {
+    const granted = Math.max(0, Math.min(bytes, this.receiveBudget))
+    this.receiveBudget -= granted
+    return granted
+  }
+
   readonly detach = (stream: StreamCore, reset: boolean): void => {
-    if (this.streams.get(stream.id) === stream) this.streams.delete(stream.id)
+    if (this.streams.get(stream.id) === stream) this.forget(stream)
     if (reset) this.rememberReset(stream.id)
+  }
+
+  /** Removes a stream from the table and returns its grown window to the budget. */
+  private forget(stream: StreamCore): void {
+    this.streams.delete(stream.id)
+    this.receiveBudget += stream.grown
+    stream.grown = 0
   }
 
   // ---- opening and accepting ----------------------------------------------------------------------------------
@@ -341,8 +362,8 @@ export class SessionCore implements Host {
             true
           )
           stream.attached = false
+          this.forget(stream)
         }
-        this.streams.delete(frame.streamId)
         this.rememberReset(frame.streamId)
         return
       }

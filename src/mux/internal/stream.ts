@@ -17,6 +17,13 @@ export interface Host {
   readonly windowSize: number
   /** Our receive buffer per stream (at least `windowSize`): the rest is granted on the peer's first frame. */
   readonly receiveWindow: number
+  /** The receive window a stream whose reader keeps up may grow to (no growth when not above `receiveWindow`). */
+  readonly maxReceiveWindow: number
+  /**
+   * Takes up to `bytes` of the session's budget for windows grown beyond `receiveWindow`, for a stream; returns
+   * what it got (0 when the budget is spent).
+   */
+  readonly reserveWindow: (bytes: number) => number
   readonly frameCap: number
   readonly thresholdUpdates: boolean
   /** A deadline for each `write`, covering the wait for window and for the writer queue. */
@@ -36,6 +43,14 @@ export interface Host {
 const copyBelow = 16 * 1024
 
 /**
+ * A reader that consumes a whole receive window within this time doubles it (up to `maxReceiveWindow`). Without
+ * round-trip samples (muxado has no ping but the optional heartbeat), a window drained this fast is taken as a
+ * sign that it, not the reader, limits the stream: every refill costs both processes a wake-up, and a process
+ * descheduled for a few milliseconds stalls a 256 KiB window on a fast link.
+ */
+const fastWindowMillis = 20
+
+/**
  * The state of one stream, shared by the session's reader fiber (which only ever calls the synchronous
  * `deliver*` / `fail*` methods) and the application fibers (`read`, `write`, `closeWrite`, `close`, `reset`).
  */
@@ -50,6 +65,11 @@ export class StreamCore {
   private unacked = 0
   /** What the peer may have in flight and unread: `windowSize` until the extra receive credit is granted. */
   receiveLimit: number
+  /** Bytes of the session's window budget this stream holds (its growth beyond `receiveWindow`). */
+  grown = 0
+  /** The current tuning epoch: when it began, and the bytes consumed since. */
+  private epochStart = performance.now()
+  private epochBytes = 0
   // outbound
   sendWindow: number
   synSent: boolean
@@ -179,12 +199,32 @@ export class StreamCore {
   /** Returns credit to the peer as the application consumes: per read (as Go does) or once half the window is. */
   private consumed(n: number): void {
     if (this.isReset || this.host.dead !== undefined) return
+    const grown = this.tune(n)
+    if (grown > 0) this.host.grant(this.id, grown)
     if (!this.host.thresholdUpdates) return this.host.grant(this.id, n)
     this.unacked += n
     if (this.unacked >= this.receiveLimit / 2) {
       this.host.grant(this.id, this.unacked)
       this.unacked = 0
     }
+  }
+
+  /**
+   * Counts `n` consumed bytes in the current epoch; once a whole window is consumed, starts a new epoch and, if
+   * that took less than `fastWindowMillis`, doubles the window within the limits. Returns the extra credit.
+   */
+  private tune(n: number): number {
+    this.epochBytes += n
+    if (this.epochBytes < this.receiveLimit || this.receiveLimit >= this.host.maxReceiveWindow) return 0
+    const now = performance.now()
+    const fast = now - this.epochStart < fastWindowMillis
+    this.epochStart = now
+    this.epochBytes = 0
+    if (!fast || this.readClosed) return 0
+    const extra = this.host.reserveWindow(Math.min(this.receiveLimit, this.host.maxReceiveWindow - this.receiveLimit))
+    this.receiveLimit += extra
+    this.grown += extra
+    return extra
   }
 
   write(bytes: Uint8Array): Effect.Effect<void, MuxError> {
