@@ -57,6 +57,26 @@ describe("channel.flow", () => {
       yield* Fiber.join(batch)
     }))
 
+  it.scopedLive("a publish Effect made before the pause and run during it waits too: it decides when it runs", () =>
+    Effect.gen(function*() {
+      const { broker, channel, id } = yield* withChannel
+      const publish = channel.publish("", "q", bytes("x"))
+      yield* publish
+      yield* broker.expect("BasicPublish", id)
+      yield* broker.recv
+      yield* broker.recv
+      yield* broker.send(id, Methods.make("ChannelFlow", { active: false }))
+      yield* broker.expect("ChannelFlowOk", id)
+      const waiting = yield* Effect.fork(publish)
+      yield* Effect.sleep("50 millis")
+      assert.isTrue(Option.isNone(yield* broker.poll), "nothing is written while the channel is paused")
+      assert.isTrue(Option.isNone(yield* Fiber.poll(waiting)))
+      yield* broker.send(id, Methods.make("ChannelFlow", { active: true }))
+      yield* broker.expect("ChannelFlowOk", id)
+      yield* broker.expect("BasicPublish", id)
+      yield* Fiber.join(waiting)
+    }))
+
   it.scopedLive("a channel closed while paused fails the publishes that wait", () =>
     Effect.gen(function*() {
       const { broker, channel, id } = yield* withChannel

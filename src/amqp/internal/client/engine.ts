@@ -14,7 +14,7 @@ import * as Frame from "../../Frame.js"
 import * as Methods from "../../Methods.js"
 import { ChannelIds } from "./channelIds.js"
 import { Completion } from "./completion.js"
-import type { ConfirmTracker, Outcome } from "./confirms.js"
+import type { Outcome } from "./confirms.js"
 import { settleExit } from "./counts.js"
 import type { Gate } from "./gate.js"
 import type { Activity } from "./heartbeat.js"
@@ -136,43 +136,19 @@ export class Engine {
     )
   }
 
-  publish(ch: ChannelState, publish: Frame.Publish): Effect.Effect<void, ClientError> {
-    if (ch.confirms !== undefined && this.gate.isOpen && ch.flowPaused === undefined) {
-      return this.publishConfirmed(ch, ch.confirms, publish)
-    }
-    const go = Effect.suspend((): Effect.Effect<void, ClientError> => {
-      const refused = this.usable(ch)
-      if (refused !== undefined) return Exit.fail(refused)
-      const confirms = ch.confirms
-      if (confirms === undefined) return this.writer.submit({ channel: ch.id, publish })
-      const done = new Completion()
-      const entry: ConfirmEntry = {
-        mandatory: publish.mandatory === true,
-        exchange: publish.exchange ?? "",
-        routingKey: publish.routingKey ?? "",
-        done,
-        settle: (outcome) => done.done(settleExit(ch.id, outcome))
-      }
-      const job: Job = { channel: ch.id, publish, done, awaitConfirm: true, onWrite: () => confirms.register(entry) }
-      const queue = () => this.writer.tryOffer(job) ? Effect.void : this.writer.offer(job)
-      return Effect.zipRight(this.writer.tryDirect(job, queue) ?? queue(), done.await)
-    })
-    return this.gate.isOpen && ch.flowPaused === undefined ? go : this.whenPublishable(ch, go)
-  }
-
   /**
-   * A publish on a confirm channel that is not paused, as one `Effect.async`: when the writer is idle the message
-   * is written from the caller, synchronously, and the caller parks once, until the broker settles it (a lone
-   * publish's whole cost, which the confirmed-latency path is made of). Otherwise it takes the queued path.
+   * One publish as one `Effect.async`, everything decided when it runs: while the connection is blocked or the
+   * channel paused it waits first; when the writer is idle the message is handed to the socket from the caller,
+   * synchronously; on a confirm channel the caller then parks once, until the broker settles it (a lone confirmed
+   * publish costs no more than that).
    */
-  private publishConfirmed(
-    ch: ChannelState,
-    confirms: ConfirmTracker<ConfirmEntry>,
-    publish: Frame.Publish
-  ): Effect.Effect<void, ClientError> {
-    return Effect.async<void, ClientError>((resume) => {
+  publish(ch: ChannelState, publish: Frame.Publish): Effect.Effect<void, ClientError> {
+    const self: Effect.Effect<void, ClientError> = Effect.async<void, ClientError>((resume) => {
+      if (!this.gate.isOpen || ch.flowPaused !== undefined) return resume(this.whenPublishable(ch, self))
       const refused = this.usable(ch)
       if (refused !== undefined) return resume(Exit.fail(refused))
+      const confirms = ch.confirms
+      if (confirms === undefined) return this.writer.submitWith({ channel: ch.id, publish }, resume)
       const done = new Completion()
       const entry: ConfirmEntry = {
         mandatory: publish.mandatory === true,
@@ -183,12 +159,11 @@ export class Engine {
       }
       const job: Job = { channel: ch.id, publish, done, awaitConfirm: true, onWrite: () => confirms.register(entry) }
       const written = this.writer.writeNow(job)
-      if (written === true) return done.listen(resume)
-      if (written !== false) return resume(Exit.fail(written))
-      if (this.writer.tryOffer(job)) return done.listen(resume)
-      const queue = () => this.writer.tryOffer(job) ? Effect.void : this.writer.offer(job)
-      resume(Effect.zipRight(this.writer.tryDirect(job, queue) ?? queue(), done.await))
+      if (written !== true && written !== false) return resume(Exit.fail(written))
+      if (written || this.writer.tryOffer(job)) return done.listen(resume)
+      resume(Effect.zipRight(this.writer.offer(job), done.await))
     })
+    return self
   }
 
   /**

@@ -82,11 +82,13 @@ export interface Writer {
    * must go through `submit` (nothing happened); the error when the job is refused (nothing written).
    */
   readonly writeNow: (job: Job) => boolean | ClientError
+  /** `submit` for a caller that is already inside an `Effect.async`: `resume` gets what to complete with. */
+  readonly submitWith: (job: Job, resume: (effect: Effect.Effect<void, ClientError>) => void) => void
   /** Queues a job (waits only while the queue is full). */
   readonly offer: (job: Job) => Effect.Effect<void, ClientError>
   /**
-   * Queues a job at once (call it inside `Effect.suspend`; the job must be the caller's own object) and returns
-   * the wait until it is written (or, with `awaitConfirm`, confirmed).
+   * When run, writes the job at once or queues it, and waits until it is written (or, with `awaitConfirm`,
+   * confirmed). The job must be the caller's own object, one per run (it is marked while queued).
    */
   readonly submit: (job: Job) => Effect.Effect<void, ClientError>
   /** Queues a job and waits until it is written (or, with `awaitConfirm`, confirmed). */
@@ -242,22 +244,23 @@ export const make = (options: {
       return true
     }
 
-    const submit = (job: Job): Effect.Effect<void, ClientError> => {
-      if (failure !== undefined) return Exit.fail(failure)
+    const submitWith = (job: Job, resume: (effect: Effect.Effect<void, ClientError>) => void): void => {
+      if (failure !== undefined) return resume(Exit.fail(failure))
       if (socket === undefined || job.awaitConfirm === true || job.done !== undefined) {
-        return tryDirect(job, () => enqueue(job)) ?? enqueue(job)
+        return resume(tryDirect(job, () => enqueue(job)) ?? enqueue(job))
       }
-      // One `Effect.async` for the common cases: written at once, or queued with the caller parked until written.
-      return Effect.async<void, ClientError>((resume) => {
-        const written = writeNow(job)
-        if (written === true) return resume(Exit.void)
-        if (written !== false) return resume(Exit.fail(written))
-        job.resume = resume
-        if (push(job)) return
-        job.resume = undefined
-        resume(waitForRoom(job))
-      })
+      // The common cases without another Effect: written at once, or queued with the caller parked until written.
+      const written = writeNow(job)
+      if (written === true) return resume(Exit.void)
+      if (written !== false) return resume(Exit.fail(written))
+      job.resume = resume
+      if (push(job)) return
+      job.resume = undefined
+      resume(waitForRoom(job))
     }
+
+    const submit = (job: Job): Effect.Effect<void, ClientError> =>
+      Effect.async<void, ClientError>((resume) => submitWith(job, resume))
 
     const enqueue = (job: Job): Effect.Effect<void, ClientError> => {
       if (failure !== undefined) return Exit.fail(failure)
@@ -390,6 +393,7 @@ export const make = (options: {
       tryOffer: (job) => failure === undefined && push(job),
       tryDirect,
       writeNow,
+      submitWith,
       offer,
       submit,
       send,
