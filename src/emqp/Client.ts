@@ -25,6 +25,7 @@ import { ioScheduler } from "../internal/ioScheduler.js"
 import * as Command from "./Command.js"
 import { EmqpError } from "./EmqpError.js"
 import * as Headers from "./Headers.js"
+import { withSpan } from "./internal/spans.js"
 import { Waiters } from "./internal/waiters.js"
 import * as Socket from "./Socket.js"
 
@@ -270,7 +271,7 @@ export const makeWith = (
           Effect.flatMap((outcome) => outcomeValue(msgid, outcome, opts.schema))
         )
       }).pipe(
-        Effect.withSpan("emqp.client.request", {
+        withSpan("emqp.client.request", {
           attributes: { "messaging.destination.name": opts.queue ?? "default" },
           captureStackTrace: false
         })

@@ -35,6 +35,7 @@ import type { EmqpError } from "./EmqpError.js"
 import type * as Headers from "./Headers.js"
 import { Deque } from "./internal/deque.js"
 import * as Session from "./internal/session.js"
+import { withSpan } from "./internal/spans.js"
 import { Deadlines } from "./internal/waiters.js"
 import * as Socket from "./Socket.js"
 
@@ -241,7 +242,7 @@ export const makeWith = <E, R>(
           Effect.flatMap(once),
           // Interrupted by its deadline (or by the worker's shutdown): reported all the same.
           Effect.onInterrupt(() => once(timedOut ? timeoutExit : Exit.interrupt(FiberId.none))),
-          Effect.withSpan("emqp.worker.job", {
+          withSpan("emqp.worker.job", {
             attributes: { "messaging.message.id": request.msgid },
             captureStackTrace: false
           })
