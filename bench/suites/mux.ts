@@ -5,9 +5,13 @@
  * processes: ours (TS client → TS server), Go muxado (Go client → Go server, both modules), @chainsafe/libp2p-yamux
  * (over a plain Node socket, no libp2p stack), and plain TCP between two Node processes as the limit.
  *
+ * Each bulk row has a CPU twin: the CPU time both processes used per MiB moved, over every measured round. On a
+ * shared machine throughput follows the load of the moment; CPU per byte is what a contender costs.
+ *
  * This file is also the TS server: `tsx bench/suites/mux.ts serve <mux|tcp|yamux>` prints `listening <port>`.
  */
 import { spawn } from "node:child_process"
+import * as Fs from "node:fs"
 import * as Net from "node:net"
 import * as Path from "node:path"
 import * as Readline from "node:readline"
@@ -264,6 +268,7 @@ const yamuxRoundTrips = async (port: number): Promise<number> => {
 // ---- process helpers ------------------------------------------------------------------------------------------
 
 interface Child {
+  readonly pid: number
   readonly port: number
   readonly lines: Array<string>
   readonly done: Promise<void>
@@ -281,11 +286,11 @@ const start = (command: string, args: ReadonlyArray<string>, waitListening: bool
     Readline.createInterface({ input: child.stdout! }).on("line", (line) => {
       lines.push(line)
       if (waitListening && line.startsWith("listening ")) {
-        resolve({ port: Number(line.slice(line.lastIndexOf(" ") + 1).split(":").pop()), lines, done, kill })
+        resolve({ pid: child.pid!, port: Number(line.slice(line.lastIndexOf(" ") + 1).split(":").pop()), lines, done, kill })
       }
     })
     child.on("error", reject)
-    if (!waitListening) resolve({ port: 0, lines, done, kill })
+    if (!waitListening) resolve({ pid: child.pid!, port: 0, lines, done, kill })
     else child.on("exit", (code) => reject(new Error(`${command} exited (${code}) before listening: ${lines.join(" | ")}`)))
   })
 
@@ -293,13 +298,32 @@ const start = (command: string, args: ReadonlyArray<string>, waitListening: bool
 const tsServer = (kind: "mux" | "tcp" | "yamux") =>
   start(process.execPath, ["--import", "tsx", fileURLToPath(import.meta.url), "serve", kind], true)
 
-/** Runs a Go client to completion and returns the number after `key=` in its result line. */
-const goClient = async (lib: string, port: number, args: ReadonlyArray<string>, key: string): Promise<number> => {
+/** CPU time (user + system) a live process has used, in milliseconds (Linux; 0 elsewhere). */
+const processCpuMillis = (pid: number): number => {
+  try {
+    // Fields after the command name: utime and stime are the 12th and 13th, in clock ticks (100 per second).
+    const fields = Fs.readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1]!.split(" ")
+    return (Number(fields[11]) + Number(fields[12])) * 10
+  } catch {
+    return 0
+  }
+}
+
+/** One measurement, and the CPU time its client used when the client is another process (Go). */
+interface Measured {
+  readonly value: number
+  readonly clientCpuMillis?: number
+}
+
+/** Runs a Go client to completion; the number after `key=` in its result line, and its `cpu_ms` if given. */
+const goClient = async (lib: string, port: number, args: ReadonlyArray<string>, key: string): Promise<Measured> => {
   const child = await start(goBin(lib), ["-role", "client", "-addr", `127.0.0.1:${port}`, ...args], false)
   await child.done
   const line = child.lines.find((l) => l.includes(`${key}=`))
   if (line === undefined) throw new Error(`go client gave no ${key}: ${child.lines.join(" | ")}`)
-  return Number(line.split(`${key}=`)[1]!.split(" ")[0])
+  const field = (name: string) => Number(line.split(`${name}=`)[1]?.split(" ")[0])
+  const cpu = field("cpu_ms")
+  return Number.isFinite(cpu) ? { value: field(key), clientCpuMillis: cpu } : { value: field(key) }
 }
 
 // ---- our client -----------------------------------------------------------------------------------------------
@@ -404,9 +428,30 @@ const tcpRoundTrips = async (port: number): Promise<number> => {
 /** One contender of a row: its server, and one measurement against that server. */
 interface Contender {
   readonly server: () => Promise<Child>
-  readonly measure: (port: number) => Promise<number>
+  /** A number, from a client in this process; or a `Measured` from a client process that reports its CPU. */
+  readonly measure: (port: number) => Promise<number | Measured>
   /** JIT warm-up before measuring (the Node contenders; Go needs none). */
   readonly warmUp: boolean
+}
+
+interface Outcome {
+  /** Each contender's best measurement. */
+  readonly best: Record<string, number>
+  /** Each contender's CPU time, client and server processes, over all measured rounds. */
+  readonly cpuMillis: Record<string, number>
+}
+
+/** One measurement and the CPU time both processes spent on it. */
+const measureWithCpu = async (contender: Contender, child: Child): Promise<{ value: number; cpuMillis: number }> => {
+  const self = process.cpuUsage()
+  const server = processCpuMillis(child.pid)
+  const result = await contender.measure(child.port)
+  const serverCpu = processCpuMillis(child.pid) - server
+  if (typeof result === "number") {
+    const used = process.cpuUsage(self)
+    return { value: result, cpuMillis: (used.user + used.system) / 1000 + serverCpu }
+  }
+  return { value: result.value, cpuMillis: (result.clientCpuMillis ?? Number.NaN) + serverCpu }
 }
 
 /**
@@ -418,7 +463,7 @@ interface Contender {
  * passed. One run is not enough for V8 to optimise a protocol stack's per-frame code on a busy machine (plain TCP
  * has almost none), and a multiplexer's steady state is what long-lived sessions see.
  */
-const interleaved = async (contenders: Readonly<Record<string, Contender>>): Promise<Record<string, number>> => {
+const interleaved = async (contenders: Readonly<Record<string, Contender>>): Promise<Outcome> => {
   const entries = Object.entries(contenders)
   const children: Array<Child> = []
   try {
@@ -431,13 +476,16 @@ const interleaved = async (contenders: Readonly<Record<string, Contender>>): Pro
       while (Date.now() < until)
     }
     const best: Record<string, number> = {}
+    const cpuMillis: Record<string, number> = {}
     for (let round = 0; round < runs; round++) {
       for (let i = 0; i < entries.length; i++) {
         const [name, contender] = entries[i]!
-        best[name] = Math.max(best[name] ?? -Infinity, await contender.measure(children[i]!.port))
+        const { value, cpuMillis: cpu } = await measureWithCpu(contender, children[i]!)
+        best[name] = Math.max(best[name] ?? -Infinity, value)
+        cpuMillis[name] = (cpuMillis[name] ?? 0) + cpu
       }
     }
-    return best
+    return { best, cpuMillis }
   } finally {
     for (const child of children) child.kill()
   }
@@ -448,9 +496,23 @@ const goServer = (lib: string, mode: string) => start(goBin(lib), ["-role", "ser
 const ours = "effect-wire"
 const libs = ["upstream", "ngrok"]
 
-const row = async (metric: string, unit: string, contenders: Record<string, Contender>): Promise<Row> => {
-  const { [ours]: oursValue, ...peers } = await interleaved(contenders)
-  return { metric, unit, better: "higher", ours: oursValue!, peers }
+const toRow = (metric: string, unit: string, better: Row["better"], values: Record<string, number>): Row => {
+  const { [ours]: oursValue, ...peers } = values
+  return { metric, unit, better, ours: oursValue!, peers }
+}
+
+const row = async (metric: string, unit: string, contenders: Record<string, Contender>): Promise<Row> =>
+  toRow(metric, unit, "higher", (await interleaved(contenders)).best)
+
+/** A throughput row and its CPU twin: milliseconds of CPU (client + server processes) per MiB moved. */
+const bulkRows = async (metric: string, contenders: Record<string, Contender>): Promise<ReadonlyArray<Row>> => {
+  const { best, cpuMillis } = await interleaved(contenders)
+  const mib = (runs * bulkBytes) / MiB
+  const perMiB = Object.fromEntries(Object.entries(cpuMillis).map(([name, ms]) => [name, ms / mib]))
+  return [
+    toRow(metric, "MB/s", "higher", best),
+    toRow(`CPU per MiB, ${metric} (client + server processes)`, "ms/MiB", "lower", perMiB)
+  ]
 }
 
 const suite: Suite = {
@@ -460,9 +522,8 @@ const suite: Suite = {
     for (const streams of [1, 8]) {
       const perStream = String(bulkBytes / streams)
       rows.push(
-        await row(
+        ...await bulkRows(
           `bulk throughput, ${streams} stream${streams > 1 ? "s" : ""} (${bulkBytes / MiB} MiB, 64 KiB writes)`,
-          "MB/s",
           {
             [ours]: { server: () => tsServer("mux"), measure: (port) => muxBulk(port, streams), warmUp: true },
             ...Object.fromEntries(libs.map((lib): [string, Contender] => [`go muxado ${lib}`, {

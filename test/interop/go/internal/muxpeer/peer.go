@@ -19,8 +19,19 @@ import (
 	"os"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 )
+
+// cpuMillis is the CPU time (user + system) this process has used, for benchmarks that compare CPU per byte.
+func cpuMillis() float64 {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return -1
+	}
+	ms := func(t syscall.Timeval) float64 { return float64(t.Sec)*1e3 + float64(t.Usec)/1e3 }
+	return ms(ru.Utime) + ms(ru.Stime)
+}
 
 // Stream is what both libraries' streams provide.
 type Stream interface {
@@ -407,7 +418,7 @@ func client(sess Session) {
 			fail("%v", err)
 		}
 		secs := time.Since(start).Seconds()
-		say("bulk bytes=%d seconds=%f MBps=%f", int64(*streams)*int64(*size), secs, float64(*streams)*float64(*size)/secs/1e6)
+		say("bulk bytes=%d seconds=%f MBps=%f cpu_ms=%f", int64(*streams)*int64(*size), secs, float64(*streams)*float64(*size)/secs/1e6, cpuMillis())
 	case "rr":
 		s, err := sess.OpenStream()
 		if err != nil {
