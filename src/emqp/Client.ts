@@ -149,9 +149,15 @@ const toJson = (payload: unknown, command: string): Either.Either<string, EmqpEr
     : Either.left(new EmqpError({ reason: "Malformed", command, detail: "the payload is not JSON-serialisable" }))
 }
 
-const decodeResult = Schema.decodeUnknownEither(
-  Schema.parseJson(Schema.Struct({ value: Schema.Unknown, error: Schema.optional(Schema.Unknown) }))
-)
+/**
+ * A result frame's object: `{"value": …}`, or `{"error": …}` for a failed job. Read on every job's return, so with
+ * `JSON.parse` and a shape check rather than a Schema transformation; `undefined` when it is not a JSON object.
+ */
+const parseResult = (text: string): { readonly value: unknown; readonly error: unknown } | undefined => {
+  const parsed = Either.try(() => JSON.parse(text) as unknown)
+  if (Either.isLeft(parsed) || !Predicate.isRecord(parsed.right)) return undefined
+  return { value: parsed.right.value, error: parsed.right.error }
+}
 
 const REPLY = [0x52, 0x45, 0x50, 0x4c, 0x59]
 
@@ -172,19 +178,19 @@ const outcomeValue = <A, I>(
       new EmqpError({ reason: "Refused", command: "REQUEST", msgid, code: outcome.code, detail: outcome.detail })
     )
   }
-  const parsed = decodeResult(outcome.result)
-  if (Either.isLeft(parsed)) {
+  const parsed = parseResult(outcome.result)
+  if (parsed === undefined) {
     return Effect.fail(
       new EmqpError({ reason: "Malformed", command: "REPLY", msgid, detail: "the result is not {\"value\": …}" })
     )
   }
-  if (parsed.right.error !== undefined) {
-    const error = parsed.right.error
+  if (parsed.error !== undefined) {
+    const error = parsed.error
     const message = Predicate.hasProperty(error, "message") ? String(error.message) : JSON.stringify(error)
     return Effect.fail(new EmqpError({ reason: "JobFailed", command: "REQUEST", msgid, detail: message, cause: error }))
   }
-  if (!schema) return Effect.succeed(parsed.right.value as A)
-  return Schema.decodeUnknown(schema)(parsed.right.value).pipe(
+  if (!schema) return Effect.succeed(parsed.value as A)
+  return Schema.decodeUnknown(schema)(parsed.value).pipe(
     Effect.mapError((error) => new EmqpError({ reason: "Malformed", command: "REPLY", msgid, detail: error.message }))
   )
 }
