@@ -104,7 +104,7 @@ export interface Options {
    * within 20 ms gets it doubled (one extra WNDINC), up to this size. All of a session's streams together grow
    * by at most 4 × (this − `receiveWindow`); a stream's growth returns to that budget when it ends. Exchanges
    * smaller than a window, or read slower, keep Go's exact frame traces. Growth costs memory only when a fast
-   * reader later stops reading. Default: 4 MiB; `receiveWindow` or less turns growth off.
+   * reader later stops reading. Default: 1 MiB; `receiveWindow` or less turns growth off.
    */
   readonly maxReceiveWindow?: number | undefined
   /** Remote streams waiting in `accept`; beyond it new streams are refused with RST 9. Default: 128. */
@@ -221,7 +221,7 @@ export const isSession = (u: unknown): u is Session => Predicate.hasProperty(u, 
 const resolve = (options: Options): internal.ResolvedOptions => {
   const windowSize = options.windowSize ?? 256 * 1024
   const receiveWindow = Math.min(Math.max(options.receiveWindow ?? windowSize, windowSize), 0x7fffffff)
-  const maxReceiveWindow = Math.min(Math.max(options.maxReceiveWindow ?? 4 * 1024 * 1024, receiveWindow), 0x7fffffff)
+  const maxReceiveWindow = Math.min(Math.max(options.maxReceiveWindow ?? 1024 * 1024, receiveWindow), 0x7fffffff)
   return {
     role: options.role,
     windowSize,
