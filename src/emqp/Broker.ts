@@ -147,17 +147,20 @@ export const makeWith = (
     })
 
     // Sends never wait (the reference sends with NOBLOCK): a peer that does not read fills its own queue and its
-    // messages fail with EAGAIN — logged and counted, never silent — while everyone else is served.
-    const deliver = (output: Send, now: number): Effect.Effect<void> => {
+    // messages fail with EAGAIN — logged and counted, never silent — while everyone else is served. Queued at once
+    // where the socket can (`trySendNow`); the Effect returned is only what is left to do: a failure to handle.
+    const deliver = (output: Send, now: number): Effect.Effect<void> | undefined => {
       const socket = socketOf[output.socket]
-      if (!socket) return Effect.void
+      if (!socket) return undefined
+      const message = [fromKey(output.peer), ...Command.encode(output.command, profile)]
       // Counted as sent up front and taken back on failure: no continuation per successful send.
       counts.sent++
       if (output.command._tag === "Nack") counts.refused++
-      return Effect.catchAll(
-        socket.trySend([fromKey(output.peer), ...Command.encode(output.command, profile)]),
-        (error) => notSent(output, error, now)
-      )
+      if (socket.trySendNow !== undefined) {
+        const error = socket.trySendNow(message)
+        return error === undefined ? undefined : notSent(output, error, now)
+      }
+      return Effect.catchAll(socket.trySend(message), (error) => notSent(output, error, now))
     }
 
     const notSent = (output: Send, error: EmqpError, now: number): Effect.Effect<void> => {
@@ -181,14 +184,15 @@ export const makeWith = (
       }
     }
 
-    const run = (outputs: Array<Output>, now: number): Effect.Effect<void> =>
-      outputs.length === 0
-        ? Effect.void
-        : outputs.length === 1
-        ? step(outputs[0]!, now)
-        : Effect.forEach(outputs, (output) => step(output, now), { discard: true })
-
-    const step = (output: Output, now: number) => output._tag === "Send" ? deliver(output, now) : perform(output)
+    /** Sends go out as they come; the rest (logs, failures, the shutdown signal) runs afterwards, in order. */
+    const run = (outputs: Array<Output>, now: number): Effect.Effect<void> => {
+      let rest: Array<Effect.Effect<void>> | undefined
+      for (const output of outputs) {
+        const effect = output._tag === "Send" ? deliver(output, now) : perform(output)
+        if (effect !== undefined) (rest ??= []).push(effect)
+      }
+      return rest === undefined ? Effect.void : rest.length === 1 ? rest[0]! : Effect.all(rest, { discard: true })
+    }
 
     const serve = (name: SocketName, socket: Socket.MessageSocket) =>
       socket.receive.pipe(
@@ -196,7 +200,8 @@ export const makeWith = (
           if (message.length === 0) return Effect.void
           const peer = toKey(message[0]!)
           const decoded = Command.decode(message, 1)
-          return Effect.flatMap(Clock.currentTimeMillis, (now) => {
+          return Effect.clockWith((clock) => {
+            const now = clock.unsafeCurrentTimeMillis()
             if (Either.isRight(decoded)) {
               counts.received++
               return run(core.handle(name, peer, decoded.right, now), now)

@@ -42,6 +42,11 @@ export interface MessageSocket {
    * unknown ROUTER peer with `EHOSTUNREACH`. What the broker uses, so that one slow peer never holds the others.
    */
   readonly trySend: (message: Message) => Effect.Effect<void, EmqpError>
+  /**
+   * `trySend`, synchronously: the error, or `undefined` once queued. Optional: the broker uses it where a socket
+   * has it, to forward messages without an Effect for each.
+   */
+  readonly trySendNow?: ((message: Message) => EmqpError | undefined) | undefined
   readonly receive: Effect.Effect<Message, EmqpError>
 }
 
@@ -99,8 +104,21 @@ const connectTo = (socket: Zmtp.Socket, endpoint: string): Effect.Effect<void, E
   Effect.mapError(socket.connect(endpoint), fromZmtp)
 
 const messageSocket = (socket: Zmtp.Socket): MessageSocket => ({
-  send: (message) => Effect.mapError(socket.send(message), fromZmtp),
+  // Queued at once when there is room; only a full pipe waits, through the socket's own `send`.
+  send: (message) =>
+    Effect.suspend(() => {
+      const error = socket.unsafeTrySend(message)
+      return error === undefined
+        ? Effect.void
+        : error.reason === "WouldBlock"
+        ? Effect.mapError(socket.send(message), fromZmtp)
+        : Effect.fail(fromZmtp(error))
+    }),
   trySend: (message) => Effect.mapError(socket.trySend(message), fromZmtp),
+  trySendNow: (message) => {
+    const error = socket.unsafeTrySend(message)
+    return error === undefined ? undefined : fromZmtp(error)
+  },
   receive: Effect.mapError(socket.receive, fromZmtp)
 })
 

@@ -178,6 +178,11 @@ export interface Socket {
    * `WouldBlock` instead and the message is not queued. Where `send` drops (PUB, ROUTER), so does this.
    */
   readonly trySend: (message: Message) => Effect.Effect<void, ZmtpError>
+  /**
+   * `trySend`, synchronously: the error, or `undefined` once the message is queued (or dropped where the type
+   * drops). For a hot path that sends many messages from one fiber and would rather not build an Effect for each.
+   */
+  readonly unsafeTrySend: (message: Message) => ZmtpError | undefined
   /** The next message. */
   readonly receive: Effect.Effect<Message, ZmtpError>
   /** Messages as they arrive; ends when the socket closes. */
@@ -480,13 +485,24 @@ export const make = (options: Options): Effect.Effect<Socket, ZmtpError, Scope.S
         : message.length === 0
         ? Effect.fail(new ZmtpError({ reason: "InvalidState", detail: "a message has at least one frame" }))
         : behaviour.send(message, dontWait)
+    const trySend = send(true)
+    const offer = behaviour.offer
+    const unsafeTrySend = (message: Message): ZmtpError | undefined => {
+      if (offer === undefined || closing || message.length === 0) {
+        // Never waits (dontWait), so it completes synchronously.
+        const exit = Effect.runSyncExit(trySend(message))
+        return Exit.isSuccess(exit) ? undefined : Option.getOrElse(Cause.failureOption(exit.cause), closedError)
+      }
+      return offer(message)
+    }
     const socket: Socket = {
       type,
       bind,
       connect,
       attach,
       send: send(false),
-      trySend: send(true),
+      trySend,
+      unsafeTrySend,
       receive,
       messages: Stream.repeatEffectOption(Effect.mapError(receive, Option.some)).pipe(
         Stream.catchAll((error) => error.reason === "Closed" ? Stream.empty : Stream.fail(error))

@@ -242,6 +242,40 @@ describe("Socket non-blocking sends", () => {
       const pub = yield* Socket.make({ type: "PUB", linger: 0 })
       yield* pub.trySend(msg("nobody"))
     }))
+
+  it.scoped("unsafeTrySend does what trySend does, synchronously, for every socket type", () =>
+    Effect.gen(function*() {
+      const reason = (error: { readonly reason: string } | undefined) => error?.reason
+      const dealer = yield* Socket.make({ type: "DEALER", sendHighWaterMark: 2, linger: 0 })
+      assert.strictEqual(reason(dealer.unsafeTrySend(msg("x"))), "WouldBlock")
+      const address = endpoint()
+      yield* dealer.connect(address)
+      assert.isUndefined(dealer.unsafeTrySend(msg("1")))
+      assert.isUndefined(dealer.unsafeTrySend(msg("2")))
+      assert.strictEqual(reason(dealer.unsafeTrySend(msg("3"))), "WouldBlock")
+      assert.strictEqual(reason(dealer.unsafeTrySend([])), "InvalidState")
+      const router = yield* Socket.make({ type: "ROUTER", linger: 0 })
+      yield* router.bind(address)
+      yield* TestClock.adjust("200 millis")
+      const got = yield* Effect.forEach(range(2), () => router.receive)
+      assert.deepStrictEqual(got.map((m) => text(m[1])), ["1", "2"])
+      // ROUTER: back to the DEALER by its routing id; an unknown id is dropped and counted, or HostUnreachable.
+      assert.isUndefined(router.unsafeTrySend([got[0]![0]!, Socket.frame("back")]))
+      assert.strictEqual(text((yield* dealer.receive)[0]), "back")
+      assert.isUndefined(router.unsafeTrySend(msg("nobody", "x")))
+      assert.strictEqual((yield* router.stats).dropped, 1)
+      const mandatory = yield* Socket.make({ type: "ROUTER", routerMandatory: true, linger: 0 })
+      assert.strictEqual(reason(mandatory.unsafeTrySend(msg("nobody", "x"))), "HostUnreachable")
+      // REQ keeps its alternation: a second request before the reply is refused.
+      const [rep, req] = yield* pair({ type: "REP", linger: 0 }, { type: "REQ", linger: 0 })
+      yield* settle
+      assert.isUndefined(req.unsafeTrySend(msg("question")))
+      assert.strictEqual(reason(req.unsafeTrySend(msg("again"))), "InvalidState")
+      assert.deepStrictEqual(texts(yield* rep.receive), ["question"])
+      // PUB never waits: with no subscriber the message is dropped.
+      const pub = yield* Socket.make({ type: "PUB", linger: 0 })
+      assert.isUndefined(pub.unsafeTrySend(msg("nobody")))
+    }))
 })
 
 describe("Socket events and counters", () => {

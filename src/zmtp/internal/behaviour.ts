@@ -31,6 +31,8 @@ export interface Behaviour {
   readonly detach: (peer: Peer) => void
   /** Sends by the type's rules; with `dontWait`, fails with `WouldBlock` where it would wait for room. */
   readonly send: (message: Message, dontWait: boolean) => Effect.Effect<void, ZmtpError>
+  /** `send` with `dontWait`, synchronously, where the type has such a path: the error, or undefined when sent. */
+  readonly offer?: ((message: Message) => ZmtpError | undefined) | undefined
   readonly receive: Effect.Effect<Message, ZmtpError>
   /** A whole message from a peer; false when its lane is full (the connection's reader waits for room). */
   readonly deliver: (peer: Peer, message: Message) => boolean
@@ -104,11 +106,16 @@ class LoadBalancer {
     return undefined
   }
 
+  /** Why a message that no peer took cannot be sent without waiting. */
+  refusal(): ZmtpError {
+    return wouldBlock(this.active.length === 0 ? "no peer" : "every peer's pipe is full")
+  }
+
   send(message: Message, dontWait: boolean): Effect.Effect<Peer, ZmtpError> {
     return Effect.suspend(() => {
       const peer = this.tryOffer(message)
       if (peer !== undefined) return Effect.succeed(peer)
-      if (dontWait) return Effect.fail(wouldBlock(this.active.length === 0 ? "no peer" : "every peer's pipe is full"))
+      if (dontWait) return Effect.fail(this.refusal())
       return Effect.flatMap(
         this.core.signal.waitUntil(() => this.active.some((p) => !p.pipe.isFull)),
         () => this.send(message, false)
@@ -139,6 +146,7 @@ const balanced = (
       if (!peer.persistent) lb.remove(peer)
     },
     send: options.sends ? (message, dontWait) => Effect.asVoid(lb.send(message, dontWait)) : () => notSupported(core, "send"),
+    offer: options.sends ? (message) => lb.tryOffer(message) === undefined ? lb.refusal() : undefined : undefined,
     receive: receives ? receiveAny(core) : notSupported(core, "receive"),
     deliver: receives ? deliverToInbox(core) : () => true,
     onSubscription: ignoreSubscription,
@@ -169,6 +177,11 @@ const router = (core: Core): Behaviour => {
     core.counters.flush()
   })
   const dropOrFail = (routingId: Uint8Array) => core.routerMandatory ? Effect.fail(unreachable(routingId)) : drop
+  const dropped = (): undefined => {
+    core.counters.dropped++
+    core.counters.flush()
+    return undefined
+  }
   const sendTo = (peer: Peer, routingId: Uint8Array, payload: Message, dontWait: boolean): Effect.Effect<void, ZmtpError> =>
     Effect.suspend(() => {
       if (routes.get(keyOf(routingId)) !== peer) return dropOrFail(routingId)
@@ -222,6 +235,14 @@ const router = (core: Core): Behaviour => {
         if (peer === undefined) return dropOrFail(routingId)
         return sendTo(peer, routingId, message.slice(1), dontWait)
       }),
+    offer: (message) => {
+      if (message.length < 2) return dropped()
+      const routingId = message[0]!
+      const peer = routes.get(keyOf(routingId))
+      if (peer === undefined) return core.routerMandatory ? unreachable(routingId) : dropped()
+      if (peer.pipe.offer(message.slice(1))) return undefined
+      return core.routerMandatory ? wouldBlock("the peer's pipe is full") : dropped()
+    },
     receive: receiveAny(core),
     deliver: (peer, message) => {
       if (peer.routingId !== undefined) return core.inbox.offer(peer.lane, { peer, message: [peer.routingId, ...message] })
@@ -253,6 +274,8 @@ const req = (core: Core): Behaviour => {
   })
   return {
     ...base,
+    // No synchronous path: a send changes the socket's state.
+    offer: undefined,
     send: (message, dontWait) =>
       Effect.suspend(() => {
         if (awaiting !== undefined) return invalidState("REQ must receive the reply before sending again")
@@ -329,6 +352,19 @@ const publisher = (core: Core, xpub: boolean): Behaviour => {
     }
     return true
   }
+  /** To every matching subscriber with room; dropped for the others. */
+  const publish = (message: Message): undefined => {
+    const topic = message[0]
+    let dropped = 0
+    for (const peer of subscribers) {
+      if (peer.subscriptions.matches(topic) && !peer.pipe.offer(message)) dropped++
+    }
+    if (dropped > 0) {
+      core.counters.dropped += dropped
+      core.counters.flush()
+    }
+    return undefined
+  }
   return {
     register: () => {},
     attach: (peer) => {
@@ -344,18 +380,8 @@ const publisher = (core: Core, xpub: boolean): Behaviour => {
       }
       peer.pipe.clear()
     },
-    send: (message) =>
-      Effect.sync(() => {
-        const topic = message[0]
-        let dropped = 0
-        for (const peer of subscribers) {
-          if (peer.subscriptions.matches(topic) && !peer.pipe.offer(message)) dropped++
-        }
-        if (dropped > 0) {
-          core.counters.dropped += dropped
-          core.counters.flush()
-        }
-      }),
+    send: (message) => Effect.sync(() => publish(message)),
+    offer: publish,
     receive: xpub ? receiveAny(core) : notSupported(core, "receive"),
     deliver: (peer, message) => {
       // ZMTP 3.0 subscriptions: a single frame starting with 01 (subscribe) or 00 (cancel). Other messages from
