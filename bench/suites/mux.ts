@@ -43,7 +43,8 @@ const warmUpMillis = Number(process.env.MUX_BENCH_WARMUP_MS ?? 3000)
 /**
  * `MUX_BENCH_DIAG=1`: the TS server reports on stderr, per stream, its reads and the process's counters since the
  * previous report (frames and bytes in, bytes out: mostly 12-byte WNDINCs), to see how the window-update cadence
- * follows the reads. The counters are the process's, so only the one-stream rows give per-stream figures.
+ * follows the reads. The counters are the process's, so only the one-stream rows give per-stream figures. Every
+ * measured round also reports each contender's result and its client's and server's CPU per MiB.
  */
 const diagnose = process.env.MUX_BENCH_DIAG === "1"
 
@@ -442,16 +443,27 @@ interface Outcome {
 }
 
 /** One measurement and the CPU time both processes spent on it. */
-const measureWithCpu = async (contender: Contender, child: Child): Promise<{ value: number; cpuMillis: number }> => {
+const measureWithCpu = async (
+  name: string,
+  contender: Contender,
+  child: Child
+): Promise<{ value: number; cpuMillis: number }> => {
   const self = process.cpuUsage()
   const server = processCpuMillis(child.pid)
   const result = await contender.measure(child.port)
   const serverCpu = processCpuMillis(child.pid) - server
-  if (typeof result === "number") {
-    const used = process.cpuUsage(self)
-    return { value: result, cpuMillis: (used.user + used.system) / 1000 + serverCpu }
+  const used = process.cpuUsage(self)
+  const value = typeof result === "number" ? result : result.value
+  const clientCpu = typeof result === "number" ? (used.user + used.system) / 1000 : result.clientCpuMillis ?? Number.NaN
+  if (diagnose) {
+    const mib = bulkBytes / MiB
+    process.stderr.write(
+      `[mux diag] ${name}: ${value.toFixed(0)}; CPU per MiB if bulk: client ${(clientCpu / mib).toFixed(2)} ms, server ${
+        (serverCpu / mib).toFixed(2)
+      } ms\n`
+    )
   }
-  return { value: result.value, cpuMillis: (result.clientCpuMillis ?? Number.NaN) + serverCpu }
+  return { value, cpuMillis: clientCpu + serverCpu }
 }
 
 /**
@@ -480,7 +492,7 @@ const interleaved = async (contenders: Readonly<Record<string, Contender>>): Pro
     for (let round = 0; round < runs; round++) {
       for (let i = 0; i < entries.length; i++) {
         const [name, contender] = entries[i]!
-        const { value, cpuMillis: cpu } = await measureWithCpu(contender, children[i]!)
+        const { value, cpuMillis: cpu } = await measureWithCpu(name, contender, children[i]!)
         best[name] = Math.max(best[name] ?? -Infinity, value)
         cpuMillis[name] = (cpuMillis[name] ?? 0) + cpu
       }
