@@ -209,7 +209,8 @@ export class Pipe {
   private readonly wakeNow = (): void => {
     this.wakePending = false
     const reader = this.reader
-    if (reader !== undefined) {
+    // Nothing left (the pipe was cleared meanwhile): the writer keeps waiting rather than write an empty batch.
+    if (reader !== undefined && (this.control.length > 0 || this.messages.length > 0)) {
       this.reader = undefined
       reader(Effect.void)
     }
