@@ -26,6 +26,7 @@ import * as Command from "./Command.js"
 import type { EmqpError } from "./EmqpError.js"
 import { BrokerCore, defaultOptions, type Output, type SocketName } from "./internal/brokerCore.js"
 import { fromKey, toKey } from "./internal/bytes.js"
+import { loop } from "./internal/loop.js"
 import * as Socket from "./Socket.js"
 
 /**
@@ -210,7 +211,7 @@ export const makeWith = (
             return run(core.malformed(name, peer, decoded.left, now), now)
           })
         }),
-        Effect.forever,
+        loop,
         Effect.catchAll((error) => Effect.logError(`the ${name} socket failed: ${error.message}`)),
         Effect.annotateLogs({ "emqp.socket": name })
       )

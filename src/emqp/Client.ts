@@ -25,6 +25,7 @@ import { ioScheduler } from "../internal/ioScheduler.js"
 import * as Command from "./Command.js"
 import { EmqpError } from "./EmqpError.js"
 import * as Headers from "./Headers.js"
+import { loop } from "./internal/loop.js"
 import { withSpan } from "./internal/spans.js"
 import { Waiters } from "./internal/waiters.js"
 import * as Socket from "./Socket.js"
@@ -240,7 +241,7 @@ export const makeWith = (
             return Effect.void
         }
       }),
-      Effect.forever,
+      loop,
       Effect.catchAll((error) => Effect.logError(`the client socket failed: ${error.message}`)),
       Effect.annotateLogs({ "emqp.role": "client" }),
       Effect.forkScoped

@@ -14,6 +14,7 @@ import type * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
 import * as Command from "./Command.js"
 import { EmqpError } from "./EmqpError.js"
+import { loop } from "./internal/loop.js"
 import * as Utf8 from "./internal/utf8.js"
 import * as Socket from "./Socket.js"
 
@@ -74,7 +75,7 @@ export const makeRelayWith = (incoming: Socket.Bind, outgoing: Socket.Bind): Eff
           Metric.increment(relayed)
         )
       }),
-      Effect.forever,
+      loop,
       Effect.catchAll((error) => Effect.logError(`the relay failed: ${error.message}`)),
       Effect.annotateLogs({ "emqp.role": "relay" }),
       Effect.forkScoped

@@ -10,6 +10,7 @@ import * as Either from "effect/Either"
 import * as Command from "../Command.js"
 import { EmqpError } from "../EmqpError.js"
 import type * as Socket from "../Socket.js"
+import { loop } from "./loop.js"
 
 export interface SessionOptions {
   readonly connect: Socket.Connect
@@ -82,7 +83,7 @@ const converse = <R>(options: SessionOptions, handlers: SessionHandlers<R>) =>
             : handlers.onCommand(connection, decoded.right)
         })
       ),
-      Effect.forever
+      loop
     )
     const heartbeats = Effect.forever(
       Effect.flatMap(Clock.currentTimeMillis, (now) =>

@@ -11,6 +11,7 @@ import type { Cipher, Mechanism } from "../Mechanism.js"
 import * as Metadata from "../Metadata.js"
 import { ZmtpError } from "../ZmtpError.js"
 import type { Counters } from "./counters.js"
+import { loop } from "./loop.js"
 import type { ControlFrame, Pipe } from "./pipe.js"
 
 export interface HeartbeatConfig {
@@ -257,7 +258,7 @@ export const run = (connection: Connection, config: ConnectionConfig, handlers: 
     const peerTtl = yield* Ref.make(0)
 
     const counters = handlers.counters
-    const writer = Effect.forever(
+    const writer = loop(
       Effect.flatMap(pipe.take(batchMessages, batchBytes), (batch) => {
         const chunks = encodeBatch(cipher, batch.control, batch.messages)
         let bytes = 0
@@ -336,7 +337,7 @@ export const run = (connection: Connection, config: ConnectionConfig, handlers: 
       ? Effect.zipRight(initial ?? Effect.void, Effect.fail(connection.pendingError))
       : initial ?? Effect.void
 
-    const reader = Effect.zipRight(start, Effect.forever(
+    const reader = Effect.zipRight(start, loop(
       Effect.flatMap(Effect.mapError(transport.read, transportError(endpoint)), (result) => {
         if (Transport.isEof(result)) return Effect.fail(fail("Closed", "peer closed the connection"))
         received++
