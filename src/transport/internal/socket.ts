@@ -82,6 +82,8 @@ const tlsInfo = (socket: Tls.TLSSocket, servername: string | undefined): Transpo
   }
 }
 
+const emptyChunk = new Uint8Array(0)
+
 const transports = new WeakMap<Transport.Transport, SocketTransport>()
 
 /**
@@ -214,8 +216,26 @@ export class SocketTransport {
     })
   }
 
+  /**
+   * Takes bytes as they arrive, synchronously, while the reader is parked and nothing is buffered: a protocol whose
+   * reader handles most reads without waiting skips a fiber wake-up per read. It returns `false` when the reader
+   * must run now for what it left (the reader then gets an empty read).
+   */
+  private inline: ((chunk: Uint8Array) => boolean) | undefined = undefined
+
+  setInlineReader(inline: ((chunk: Uint8Array) => boolean) | undefined): void {
+    this.inline = inline
+  }
+
   private readonly onData = (chunk: Uint8Array): void => {
     if (this.state === "closed") return
+    if (this.inline !== undefined && this.reader !== undefined && this.chunks.length === 0 && this.state === "open") {
+      Metrics.read(this.tags, chunk.length)
+      if (this.inline(chunk)) return
+      this.chunks.push(emptyChunk)
+      this.wakeReader()
+      return
+    }
     // While closing nobody may read any more: keep what fits, drop the rest, never pause (we wait for the FIN).
     if (this.state === "closing" && this.bytes >= this.highWaterMark) return
     this.chunks.push(chunk)

@@ -1,8 +1,10 @@
 /**
- * A scripted broker on the other end of a memory transport, for behaviour a real broker cannot show on demand:
- * exact frame orders, protocol violations, heartbeat timing under `TestClock`.
+ * A scripted broker on the other end of a memory transport or of a loopback TCP connection, for behaviour a real
+ * broker cannot show on demand: exact frame orders, protocol violations, heartbeat timing under `TestClock`. Over
+ * TCP the client takes its socket paths (synchronous writes, inline reads), which a memory transport does not have.
  */
 import * as assert from "node:assert"
+import * as Deferred from "effect/Deferred"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
 import * as Fiber from "effect/Fiber"
@@ -12,6 +14,8 @@ import * as Frame from "../../../src/amqp/Frame.js"
 import * as Methods from "../../../src/amqp/Methods.js"
 import * as Table from "../../../src/amqp/Table.js"
 import * as Memory from "../../../src/transport/Memory.js"
+import * as Server from "../../../src/transport/Server.js"
+import * as Tcp from "../../../src/transport/Tcp.js"
 import * as Transport from "../../../src/transport/Transport.js"
 
 export interface FakeBroker {
@@ -31,8 +35,25 @@ export interface FakeBroker {
   readonly acceptChannel: Effect.Effect<number, string>
 }
 
-export const make = Effect.gen(function*() {
-  const [client, server] = yield* Memory.pair({ highWaterMark: 1 << 20, names: ["client", "broker"] })
+/** What the client and the fake broker talk over. */
+export type Over = "memory" | "tcp"
+
+/** Two ends of a loopback TCP connection, both ours, open for the scope. */
+const tcpPair = Effect.gen(function*() {
+  const accepted = yield* Deferred.make<Transport.Transport>()
+  const server = yield* Server.make({
+    listen: Server.tcp({ host: "127.0.0.1", port: 0 }),
+    handler: (transport) => Effect.zipRight(Deferred.succeed(accepted, transport), Effect.never)
+  })
+  const port = server.address._tag === "TcpAddress" ? server.address.port : 0
+  const client = yield* Effect.orDie(Tcp.connect({ host: "127.0.0.1", port }))
+  return [client, yield* Deferred.await(accepted)] as const
+})
+
+export const makeOver = (over: Over) => Effect.gen(function*() {
+  const [client, server] = over === "tcp"
+    ? yield* tcpPair
+    : yield* Memory.pair({ highWaterMark: 1 << 20, names: ["client", "broker"] })
   const parser = new Frame.Parser({ maxFrameSize: 1 << 20 })
   const inbox: Array<Frame.Frame> = []
   let header = 8
@@ -115,10 +136,12 @@ export const make = Effect.gen(function*() {
   return { client, recv, expect, poll, send, sendRaw, sendFrame, accept, acceptChannel } satisfies FakeBroker
 })
 
+export const make = makeOver("memory")
+
 /** A connection to a fresh fake broker that has accepted the handshake. */
-export const connected = (tune?: Parameters<FakeBroker["accept"]>[0], options?: Connection.Options) =>
+export const connected = (tune?: Parameters<FakeBroker["accept"]>[0], options?: Connection.Options, over: Over = "memory") =>
   Effect.gen(function*() {
-    const broker = yield* make
+    const broker = yield* makeOver(over)
     const connecting = yield* Effect.fork(
       Connection.make({ transport: Effect.succeed(broker.client), connectionName: "fake", closeTimeout: "100 millis", ...options })
     )

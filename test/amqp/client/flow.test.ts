@@ -12,15 +12,18 @@ import * as FakeBroker from "./fakeBroker.js"
 
 const bytes = (s: string) => new TextEncoder().encode(s)
 
-const withChannel = Effect.gen(function*() {
-  const { broker, connection } = yield* FakeBroker.connected()
+const withChannelOver = (over: FakeBroker.Over) => Effect.gen(function*() {
+  const { broker, connection } = yield* FakeBroker.connected(undefined, undefined, over)
   const opening = yield* Effect.fork(connection.channel())
   const id = yield* broker.acceptChannel
   const channel = yield* Fiber.join(opening)
   return { broker, channel, id }
 })
 
-describe("channel.flow", () => {
+for (const over of ["memory", "tcp"] as const) {
+const withChannel = withChannelOver(over)
+
+describe(`channel.flow (${over})`, () => {
   it.scopedLive("the broker pauses the channel: publishes wait unwritten, then go out in order when it resumes", () =>
     Effect.gen(function*() {
       const { broker, channel, id } = yield* withChannel
@@ -110,3 +113,4 @@ describe("channel.flow", () => {
       assert.isTrue(Option.isNone(yield* broker.poll))
     }))
 })
+}

@@ -90,6 +90,17 @@ export class Engine {
     })
   }
 
+  /**
+   * `post` for the reader's replies (flow-ok, cancel-ok): queued at once when there is room, so that it keeps its
+   * place before what the fibers the same frame resumed write next; else the Effect that waits for room.
+   */
+  postNow(ch: ChannelState, method: Methods.Method): Effect.Effect<void> | undefined {
+    if (this.usable(ch) === undefined && this.writer.tryOffer({ channel: ch.id, frame: Frame.method(ch.id, method) })) {
+      return undefined
+    }
+    return Effect.ignore(this.post(ch, method))
+  }
+
   // Failures are `Exit.fail`, not `Effect.fail`: inside a span, `Effect.fail` hands the caller a proxy of the
   // error, and every waiter of a channel must see the same error (the one the channel closed with).
 

@@ -9,7 +9,9 @@
 import * as Deferred from "effect/Deferred"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
+import { adapterOf } from "../../../transport/internal/socket.js"
 import { isEof } from "../../../transport/Transport.js"
+import type { AmqpError } from "../../AmqpError.js"
 import { ChannelClosed, ConnectionClosed, ConsumerCancelled } from "../../ClientError.js"
 import * as ClientMetrics from "../../ClientMetrics.js"
 import { Delivery } from "../../Consumer.js"
@@ -23,9 +25,15 @@ import type { ChannelState, Content, Reply } from "./state.js"
 
 type M<T extends Methods.Tag> = Methods.ByTag<T>
 
-/** The reader fiber: reads until EOF or error, feeding the parser and dispatching every frame. */
+/**
+ * The reader fiber: reads until EOF or error, feeding the parser and dispatching every frame.
+ *
+ * On a socket, reads that need no Effect (most of them: confirms, replies, deliveries with room) are handled inline
+ * as the bytes arrive, while this fiber is parked; it wakes only for what must wait or be written, and for the
+ * end of the connection.
+ */
 export const readLoop = (engine: Engine, now: () => number): Effect.Effect<void> =>
-  Effect.gen(function*() {
+  Effect.suspend(() => {
     // Dispatch may need to wait (a full consumer buffer) or act (a close): collected per read, run in order.
     const actions: Array<Effect.Effect<void>> = []
     let frames = 0
@@ -34,33 +42,59 @@ export const readLoop = (engine: Engine, now: () => number): Effect.Effect<void>
       const action = dispatch(engine, frame)
       if (action !== undefined) actions.push(action)
     }
-    while (true) {
-      const result = yield* Effect.either(engine.transport.read)
-      if (result._tag === "Left") {
-        if (engine.state === "open") yield* engine.lost("Transport", result.left.message, result.left)
-        return
-      }
-      const read = result.right
-      if (isEof(read)) {
-        if (engine.state === "open") yield* engine.lost("Eof", "the broker closed the socket without connection.close")
-        else Deferred.unsafeDone(engine.closeOk, Effect.void)
-        return
-      }
-      engine.activity.lastRead = now()
-      for (const chunk of read) {
-        const error = engine.parser.feed(chunk, onFrame)
-        if (error !== undefined) {
-          flushCounts(frames)
-          for (const action of actions.splice(0)) yield* action
-          const code = error.reason === "FrameTooLarge" || error.reason === "BadFrameEnd" ? 501 : 505
-          yield* engine.fatal(code, error.message)
-          return
-        }
-      }
+    /** Feeds one read; the parser's error, if any. */
+    const feed = (chunk: Uint8Array): AmqpError | undefined => {
+      const error = engine.parser.feed(chunk, onFrame)
       flushCounts(frames)
       frames = 0
-      for (const action of actions.splice(0)) yield* action
+      return error
     }
+    const onParseError = (error: AmqpError) =>
+      Effect.gen(function*() {
+        for (const action of actions.splice(0)) yield* action
+        const code = error.reason === "FrameTooLarge" || error.reason === "BadFrameEnd" ? 501 : 505
+        yield* engine.fatal(code, error.message)
+      })
+
+    // What the inline reader met that the fiber must act on first: a parse error, or a defect of our own.
+    let inlineError: AmqpError | undefined = undefined
+    let inlineDefect: { readonly defect: unknown } | undefined = undefined
+    const socket = adapterOf(engine.transport)
+    socket?.setInlineReader((chunk) => {
+      try {
+        engine.activity.lastRead = now()
+        inlineError = feed(chunk)
+        return inlineError === undefined && actions.length === 0
+      } catch (defect) {
+        inlineDefect = { defect }
+        return false
+      }
+    })
+
+    const loop = Effect.gen(function*() {
+      while (true) {
+        const result = yield* Effect.either(engine.transport.read)
+        if (inlineDefect !== undefined) return yield* Effect.die(inlineDefect.defect)
+        if (inlineError !== undefined) return yield* onParseError(inlineError)
+        if (result._tag === "Left") {
+          if (engine.state === "open") yield* engine.lost("Transport", result.left.message, result.left)
+          return
+        }
+        const read = result.right
+        if (isEof(read)) {
+          if (engine.state === "open") yield* engine.lost("Eof", "the broker closed the socket without connection.close")
+          else Deferred.unsafeDone(engine.closeOk, Effect.void)
+          return
+        }
+        engine.activity.lastRead = now()
+        for (const chunk of read) {
+          const error = feed(chunk)
+          if (error !== undefined) return yield* onParseError(error)
+        }
+        for (const action of actions.splice(0)) yield* action
+      }
+    })
+    return Effect.ensuring(loop, Effect.sync(() => socket?.setInlineReader(undefined)))
   })
 
 /** Handles one frame synchronously; returns an Effect only when something must wait or be written. */
@@ -174,7 +208,7 @@ const onChannelMethod = (engine: Engine, ch: ChannelState, method: Methods.Metho
       }
       return method.nowait
         ? undefined
-        : Effect.ignore(engine.post(ch, Methods.make("BasicCancelOk", { consumerTag: method.consumerTag })))
+        : engine.postNow(ch, Methods.make("BasicCancelOk", { consumerTag: method.consumerTag }))
     }
     case "ChannelFlow": {
       // The broker stops (or restarts) our publishes on this channel; flow-ok confirms it.
@@ -184,7 +218,7 @@ const onChannelMethod = (engine: Engine, ch: ChannelState, method: Methods.Metho
         ch.flowPaused = undefined
         paused?.succeed()
       }
-      return Effect.ignore(engine.post(ch, Methods.make("ChannelFlowOk", { active: method.active })))
+      return engine.postNow(ch, Methods.make("ChannelFlowOk", { active: method.active }))
     }
     default:
       return resolve(engine, ch, { method })
