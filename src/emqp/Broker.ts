@@ -26,7 +26,7 @@ import * as Command from "./Command.js"
 import type { EmqpError } from "./EmqpError.js"
 import { BrokerCore, defaultOptions, type Output, type SocketName } from "./internal/brokerCore.js"
 import { fromKey, toKey } from "./internal/bytes.js"
-import { loop } from "./internal/loop.js"
+import { loop } from "../internal/loop.js"
 import * as Socket from "./Socket.js"
 
 /**

@@ -14,7 +14,7 @@ import type * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
 import * as Command from "./Command.js"
 import { EmqpError } from "./EmqpError.js"
-import { loop } from "./internal/loop.js"
+import { loop } from "../internal/loop.js"
 import * as Utf8 from "./internal/utf8.js"
 import * as Socket from "./Socket.js"
 

@@ -10,7 +10,7 @@ import * as Either from "effect/Either"
 import * as Command from "../Command.js"
 import { EmqpError } from "../EmqpError.js"
 import type * as Socket from "../Socket.js"
-import { loop } from "./loop.js"
+import { loop } from "../../internal/loop.js"
 
 export interface SessionOptions {
   readonly connect: Socket.Connect

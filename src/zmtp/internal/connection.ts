@@ -11,7 +11,7 @@ import type { Cipher, Mechanism } from "../Mechanism.js"
 import * as Metadata from "../Metadata.js"
 import { ZmtpError } from "../ZmtpError.js"
 import type { Counters } from "./counters.js"
-import { loop } from "./loop.js"
+import { loop } from "../../internal/loop.js"
 import type { ControlFrame, Pipe } from "./pipe.js"
 
 export interface HeartbeatConfig {
