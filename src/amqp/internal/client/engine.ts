@@ -80,12 +80,15 @@ export class Engine {
     return undefined
   }
 
-  /** An asynchronous method (ack, nack, reject, …): queued, not awaited. */
+  /** An asynchronous method (ack, nack, reject, …): written at once when the writer is idle, else queued; not awaited. */
   post(ch: ChannelState, method: Methods.Method): Effect.Effect<void, ClientError> {
     return Effect.suspend(() => {
       const refused = this.usable(ch)
       if (refused !== undefined) return Exit.fail(refused)
       const job: Job = { channel: ch.id, frame: Frame.method(ch.id, method) }
+      const written = this.writer.writeNow(job)
+      if (written === true) return Effect.void
+      if (written !== false) return Exit.fail(written)
       return this.writer.tryOffer(job) ? Effect.void : this.writer.offer(job)
     })
   }
