@@ -14,6 +14,7 @@ import { spawn } from "node:child_process"
 import * as Fs from "node:fs"
 import * as Net from "node:net"
 import * as Path from "node:path"
+import { constants, PerformanceObserver } from "node:perf_hooks"
 import * as Readline from "node:readline"
 import { fileURLToPath } from "node:url"
 import { yamux } from "@chainsafe/libp2p-yamux"
@@ -56,6 +57,29 @@ const counters = Effect.all({
 
 let lastCounters = { framesIn: 0, bytesIn: 0, bytesOut: 0 }
 
+/** Garbage collections since the previous report (diagnostics only): count and milliseconds, minor and major. */
+const gc = { minor: 0, minorMs: 0, major: 0, majorMs: 0 }
+
+const observeGc = () =>
+  new PerformanceObserver((list) => {
+    for (const entry of list.getEntries()) {
+      const kind = (entry.detail as { readonly kind?: number } | undefined)?.kind
+      if (kind === constants.NODE_PERFORMANCE_GC_MINOR) {
+        gc.minor++
+        gc.minorMs += entry.duration
+      } else {
+        gc.major++
+        gc.majorMs += entry.duration
+      }
+    }
+  }).observe({ entryTypes: ["gc"] })
+
+const gcReport = () => {
+  const text = `gc: ${gc.minor} minor ${gc.minorMs.toFixed(1)} ms, ${gc.major} major ${gc.majorMs.toFixed(1)} ms`
+  gc.minor = gc.minorMs = gc.major = gc.majorMs = 0
+  return text
+}
+
 const report = (what: string) =>
   Effect.flatMap(counters, (now) =>
     Effect.sync(() => {
@@ -69,7 +93,9 @@ const report = (what: string) =>
       const mib = d.bytesIn / MiB
       if (mib === 0) return
       process.stderr.write(
-        `[mux diag] ${what}; per MiB in: ${(d.framesIn / mib).toFixed(1)} frames, ${(d.bytesOut / mib).toFixed(0)} B out\n`
+        `[mux diag] ${what}; per MiB in: ${(d.framesIn / mib).toFixed(1)} frames, ${
+          (d.bytesOut / mib).toFixed(0)
+        } B out; ${gcReport()}; heap ${(process.memoryUsage().heapUsed / MiB).toFixed(0)} MiB\n`
       )
     }))
 
@@ -575,5 +601,8 @@ export default suite
 if (process.argv[2] === "serve" && process.argv[1] === fileURLToPath(import.meta.url)) {
   if (process.argv[3] === "tcp") void serveTcp()
   else if (process.argv[3] === "yamux") void serveYamux()
-  else void Effect.runPromise(Effect.scoped(serveMux))
+  else {
+    if (diagnose) observeGc()
+    void Effect.runPromise(Effect.scoped(serveMux))
+  }
 }

@@ -81,7 +81,10 @@ export class Decoder {
 
   push(chunk: Uint8Array): void {
     if (chunk.length === 0) return
-    this.chunks.push(chunk)
+    // Every chunk, header and payload view is a plain Uint8Array: Node's sockets give Buffers, and a Buffer among
+    // Uint8Arrays (a header split across reads, an empty payload) is a new map for the optimised read path, which
+    // then deoptimises, at a random moment of a transfer, and runs slower until it is optimised again.
+    this.chunks.push(chunk.constructor === Uint8Array ? chunk : new Uint8Array(chunk.buffer, chunk.byteOffset, chunk.length))
     this.bytes += chunk.length
   }
 

@@ -12,6 +12,7 @@ import { Decoder } from "./decoder.js"
 import { count, countReason, metrics } from "./metrics.js"
 import { Outbox } from "./outbox.js"
 import { ioScheduler } from "../../internal/ioScheduler.js"
+import { adapterOf } from "../../transport/internal/socket.js"
 import { type Host, StreamCore } from "./stream.js"
 
 type Resume<A, E> = (effect: Effect.Effect<A, E>) => void
@@ -259,11 +260,23 @@ export class SessionCore implements Host {
   /** Feeds one transport read to the decoder and handles every complete frame. */
   private handleChunks(chunks: ReadonlyArray<Uint8Array>): void {
     let bytes = 0
-    for (const chunk of chunks) {
+    for (let i = 0; i < chunks.length; i++) {
+      const chunk = chunks[i]!
       this.decoder.push(chunk)
       bytes += chunk.length
     }
     count(metrics.bytesReceived, bytes)
+    this.handleFrames()
+  }
+
+  /** Feeds one chunk, as the socket delivers it, and handles every complete frame. */
+  private handleChunk(chunk: Uint8Array): void {
+    this.decoder.push(chunk)
+    count(metrics.bytesReceived, chunk.length)
+    this.handleFrames()
+  }
+
+  private handleFrames(): void {
     let frames = 0
     for (;;) {
       const frame = this.decoder.next(this.filter)
@@ -406,16 +419,34 @@ export class SessionCore implements Host {
     return false
   }
 
+  /**
+   * Reads until the transport ends. Over a socket, what arrives while the reader is parked is handled in the
+   * socket's data callback: the reader never waits on anything, so a fiber wake-up per socket read (and the
+   * Effect values it allocates, most of the session's garbage in a bulk transfer) buys nothing.
+   */
   readonly readLoop: Effect.Effect<void> = Effect.suspend(() => {
+    let defect: { readonly defect: unknown } | undefined
+    const socket = adapterOf(this.transport)
+    socket?.setInlineReader((chunk) => {
+      try {
+        this.handleChunk(chunk)
+        return true
+      } catch (error) {
+        // Handed to the reader fiber (woken by the `false`), so it dies as it would have in the fiber.
+        defect = { defect: error }
+        return false
+      }
+    })
     const loop: Effect.Effect<void> = Effect.matchEffect(this.transport.read, {
       onFailure: (error: TransportError) => Effect.sync(() => this.lost(error)),
       onSuccess: (result) => {
+        if (defect !== undefined) return Effect.die(defect.defect)
         if (typeof result === "symbol") return Effect.sync(() => this.peerEof())
         this.handleChunks(result)
         return loop
       }
     })
-    return loop
+    return socket === undefined ? loop : Effect.ensuring(loop, Effect.sync(() => socket.setInlineReader(undefined)))
   })
 
   private peerEof(): void {

@@ -62,6 +62,8 @@ export class StreamCore {
   finReceived = false
   private readError: MuxError | undefined
   private reader: Resume<void, never> | undefined
+  /** A parked `readAll`, resumed with the read itself. */
+  private allReader: Resume<ReadonlyArray<Uint8Array> | StreamEof, MuxError> | undefined
   private unacked = 0
   /** What the peer may have in flight and unread: `windowSize` until the extra receive credit is granted. */
   receiveLimit: number
@@ -136,6 +138,7 @@ export class StreamCore {
 
   /** Up to `max` buffered bytes (at least one), `StreamEof`, or the stream's error. */
   read(max: number): Effect.Effect<ReadonlyArray<Uint8Array> | StreamEof, MuxError> {
+    if (max === Number.POSITIVE_INFINITY) return this.readAll
     return Effect.suspend(() => {
       const ready = this.takeNow(max)
       if (ready !== undefined) return ready
@@ -143,15 +146,42 @@ export class StreamCore {
     })
   }
 
-  private readonly waitReadable: Effect.Effect<void> = Effect.async<void>((resume) => {
-    if (this.buffered > 0 || this.finReceived || this.readError !== undefined || this.readClosed) {
-      return resume(Effect.void)
+  /**
+   * Everything buffered, made once per stream: a bulk reader parks once per transport read, and a wake-up hands
+   * it the read itself, so a read allocates what the fiber needs to park and resume and nothing more.
+   */
+  readonly readAll: Effect.Effect<ReadonlyArray<Uint8Array> | StreamEof, MuxError> = Effect.suspend(() =>
+    this.takeNow(Number.POSITIVE_INFINITY) ?? this.parkReadAll
+  )
+
+  private get readable(): boolean {
+    return this.buffered > 0 || this.finReceived || this.readError !== undefined || this.readClosed
+  }
+
+  private readonly parkReadAll: Effect.Effect<ReadonlyArray<Uint8Array> | StreamEof, MuxError> = Effect.async((
+    resume
+  ) => {
+    if (this.readable) return resume(this.readAll)
+    if (this.reader !== undefined || this.allReader !== undefined) {
+      return resume(Effect.dieMessage("mux stream: concurrent reads"))
     }
-    if (this.reader !== undefined) return resume(Effect.dieMessage("mux stream: concurrent reads"))
+    this.allReader = resume
+    return this.forgetReader
+  })
+
+  private readonly waitReadable: Effect.Effect<void> = Effect.async<void>((resume) => {
+    if (this.readable) return resume(Effect.void)
+    if (this.reader !== undefined || this.allReader !== undefined) {
+      return resume(Effect.dieMessage("mux stream: concurrent reads"))
+    }
     this.reader = resume
-    return Effect.sync(() => {
-      if (this.reader === resume) this.reader = undefined
-    })
+    return this.forgetReader
+  })
+
+  /** An interrupted reader's canceler. There is one parked reader at most (a second one dies), so it is this one. */
+  private readonly forgetReader: Effect.Effect<void> = Effect.sync(() => {
+    this.reader = undefined
+    this.allReader = undefined
   })
 
   private takeNow(max: number): Effect.Effect<ReadonlyArray<Uint8Array> | StreamEof, MuxError> | undefined {
@@ -169,6 +199,15 @@ export class StreamCore {
 
   /** Takes up to `max` buffered bytes (there is at least one) and returns their credit. */
   private takeChunks(max: number): Array<Uint8Array> {
+    if (this.head === 0 && max >= this.buffered) {
+      // All of it: the buffer itself is the result.
+      const all = this.chunks
+      const taken = this.buffered
+      this.chunks = []
+      this.buffered = 0
+      this.consumed(taken)
+      return all
+    }
     const out: Array<Uint8Array> = []
     let taken = 0
     while (this.head < this.chunks.length && taken < max) {
@@ -398,9 +437,15 @@ export class StreamCore {
 
   private wakeReader(): void {
     const reader = this.reader
-    if (reader === undefined) return
-    this.reader = undefined
-    reader(Effect.void)
+    if (reader !== undefined) {
+      this.reader = undefined
+      return reader(Effect.void)
+    }
+    const allReader = this.allReader
+    if (allReader !== undefined) {
+      this.allReader = undefined
+      allReader(this.readAll)
+    }
   }
 
   private wakeWriter(): void {
