@@ -214,6 +214,42 @@ describe(`Connection against a scripted broker (${over})`, () => {
       assert.strictEqual(error._tag === "ConnectionClosed" ? error.replyCode : 0, 501)
     }))
 
+  it.scopedLive("publishes from many fibers at once and from one fiber in a row: every message whole, each fiber's in order", () =>
+    Effect.gen(function*() {
+      const { broker, connection } = yield* connected()
+      const opening = yield* Effect.fork(connection.channel())
+      const id = yield* broker.acceptChannel
+      const channel = yield* Fiber.join(opening)
+      // 50 fibers publishing 4 messages each, then one fiber publishing 300 in a row (past a write's worth of bytes).
+      yield* Effect.forEach(Array.from({ length: 50 }, (_, f) => f), (f) =>
+        Effect.forEach([0, 1, 2, 3], (i) => channel.publish("", `f${f}`, bytes(`${f}.${i}`)), { discard: true }), {
+        concurrency: "unbounded",
+        discard: true
+      })
+      const large = new Uint8Array(1000).fill(0x61)
+      yield* Effect.forEach(Array.from({ length: 300 }, (_, i) => i), (i) => channel.publish("", "row", large.map((b) => b + (i % 20))), {
+        discard: true
+      })
+      const seen = new Map<string, Array<string>>()
+      for (let n = 0; n < 200; n++) {
+        const key = (yield* broker.expect("BasicPublish", id)).routingKey
+        const header = yield* broker.recv
+        const body = yield* broker.recv
+        assert.strictEqual(header._tag, "Header")
+        assert.strictEqual(body._tag, "Body")
+        if (body._tag === "Body") seen.set(key, [...(seen.get(key) ?? []), new TextDecoder().decode(body.payload)])
+      }
+      for (let f = 0; f < 50; f++) assert.deepStrictEqual(seen.get(`f${f}`), [0, 1, 2, 3].map((i) => `${f}.${i}`))
+      for (let i = 0; i < 300; i++) {
+        assert.strictEqual((yield* broker.expect("BasicPublish", id)).routingKey, "row")
+        const header = yield* broker.recv
+        const body = yield* broker.recv
+        assert.strictEqual(header._tag, "Header")
+        if (body._tag === "Body") assert.strictEqual(body.payload[0], 0x61 + (i % 20))
+        else assert.fail(`expected a body, got ${body._tag}`)
+      }
+    }))
+
   it.scopedLive("a heartbeat on channel 1 closes the connection with 505 UNEXPECTED_FRAME", () =>
     Effect.gen(function*() {
       const { broker, connection } = yield* connected()

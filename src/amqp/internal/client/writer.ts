@@ -8,9 +8,9 @@
  * `close-ok` that acknowledges the close. Encoding errors (a short string over 255 bytes, a header over
  * frame_max) fail only their job, before any of its bytes are written.
  *
- * While the writer is idle and nothing is queued, a caller's job skips the queue: on a socket it is encoded and
- * handed over synchronously (`writeNow`, no Effect and no fiber hop; the socket coalesces the writes of one run of
- * microtasks into one writev), on other transports it is written from the caller's fiber (`tryDirect`).
+ * While the writer is idle and nothing is queued, a caller's job skips the queue: on a socket it is encoded
+ * synchronously (`writeNow`, no Effect and no fiber hop) and everything so encoded during one run of microtasks
+ * leaves in one write when the run ends; on other transports it is written from the caller's fiber (`tryDirect`).
  */
 import * as Clock from "effect/Clock"
 import * as Effect from "effect/Effect"
@@ -77,9 +77,10 @@ export interface Writer {
    */
   readonly tryDirect: (job: Job, queue: () => Effect.Effect<void, ClientError>) => Effect.Effect<void, ClientError> | undefined
   /**
-   * Writes the job at once, from the caller and without an Effect, when the writer is idle, nothing is queued and
-   * the socket takes the bytes without waiting: `true` once they are handed to the socket. `false` when the caller
-   * must go through `submit` (nothing happened); the error when the job is refused (nothing written).
+   * Writes the job from the caller and without an Effect, when the writer is idle, nothing is queued and the socket
+   * takes bytes without waiting: `true` once it is encoded for the write that ends the current run of microtasks.
+   * `false` when the caller must go through `submit` (nothing happened); the error when the job is refused (nothing
+   * written).
    */
   readonly writeNow: (job: Job) => boolean | ClientError
   /** `submit` for a caller that is already inside an `Effect.async`: `resume` gets what to complete with. */
@@ -226,21 +227,40 @@ export const make = (options: {
     // Sockets can take a write synchronously; other transports (memory pairs, muxado streams) go through Effects.
     const socket = adapterOf(options.transport)
 
+    // Jobs written by their callers during one run of microtasks are encoded back to back and handed to the socket
+    // in one write once the run ends (`process.nextTick`): a window of publishers costs one write, not one each.
+    let flushScheduled = false
+    const flushDirect = (): void => {
+      flushScheduled = false
+      // A batch of the writer fiber that started meanwhile took these bytes along (it encodes after them).
+      if (busy || encoder.pending === 0 || socket === undefined || failure !== undefined) return
+      if (socket.canWriteNow) {
+        const bytes = encoder.take()
+        ClientMetrics.bytesOut.unsafeUpdate(bytes.length, [])
+        socket.tryWrite(bytes)
+        options.activity.lastWrite = clock.unsafeCurrentTimeMillis()
+      } else {
+        // Node's buffer filled up meanwhile: the writer fiber writes what is pending once the socket drains.
+        push({ channel: 0 })
+      }
+    }
+
     const writeNow = (job: Job): boolean | ClientError => {
       if (
         socket === undefined || busy || direct || buffer.length > 0 || failure !== undefined ||
-        (job.publish !== undefined && job.publish.body.length > directMaxBody) || !socket.canWriteNow
+        (job.publish !== undefined && job.publish.body.length > directMaxBody) ||
+        encoder.pending >= sliceBytes || !socket.canWriteNow
       ) return false
       const refused = options.check(job)
       if (refused !== undefined) return refused
       const invalid = encode(job)
       if (invalid !== undefined) return invalid
       job.onWrite?.()
-      const bytes = encoder.take()
-      ClientMetrics.bytesOut.unsafeUpdate(bytes.length, [])
       if (job.publish !== undefined) ClientMetrics.published.unsafeUpdate(1, [])
-      socket.tryWrite(bytes)
-      options.activity.lastWrite = clock.unsafeCurrentTimeMillis()
+      if (!flushScheduled) {
+        flushScheduled = true
+        process.nextTick(flushDirect)
+      }
       return true
     }
 
