@@ -30,7 +30,7 @@ import * as Connection from "../../src/amqp/Connection.js"
 import { percentile, type Row, type Suite } from "../harness.js"
 
 const url = process.env.AMQP_URL ?? "amqp://guest:guest@127.0.0.1:5672/"
-const N = 20_000
+const N = 50_000
 const window = 1000
 const latencySamples = 2000
 /** Publishes before each latency run's samples: every client's code is warm when measured. */
