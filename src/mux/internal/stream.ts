@@ -1,6 +1,7 @@
 import * as Deferred from "effect/Deferred"
 import type * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
+import type * as Fiber from "effect/Fiber"
 import * as FiberId from "effect/FiberId"
 import { Flag, FrameType, HeaderSize, writeHeader } from "../Frame.js"
 import { ErrorCode, MuxError } from "../MuxError.js"
@@ -64,6 +65,8 @@ export class StreamCore {
   private reader: Resume<void, never> | undefined
   /** A parked `readAll`, resumed with the read itself. */
   private allReader: Resume<ReadonlyArray<Uint8Array> | StreamEof, MuxError> | undefined
+  /** The fiber of the parked reader (either kind). */
+  private readerFiber: Fiber.RuntimeFiber<unknown, unknown> | undefined
   private unacked = 0
   /** What the peer may have in flight and unread: `windowSize` until the extra receive credit is granted. */
   receiveLimit: number
@@ -158,31 +161,44 @@ export class StreamCore {
     return this.buffered > 0 || this.finReceived || this.readError !== undefined || this.readClosed
   }
 
-  private readonly parkReadAll: Effect.Effect<ReadonlyArray<Uint8Array> | StreamEof, MuxError> = Effect.async((
-    resume
-  ) => {
-    if (this.readable) return resume(this.readAll)
-    if (this.reader !== undefined || this.allReader !== undefined) {
-      return resume(Effect.dieMessage("mux stream: concurrent reads"))
+  /**
+   * Parks a reader. A parked reader has no canceler (an `Effect.async` with one wraps every park in an interrupt
+   * handler, which costs more than the rest of the read): an interrupted reader leaves a stale resume that does
+   * nothing when called, and the next reader takes its place. A second reader while a live one waits dies.
+   */
+  private readonly parkReadAll: Effect.Effect<ReadonlyArray<Uint8Array> | StreamEof, MuxError> = Effect
+    .withFiberRuntime((fiber) => {
+      if (this.readable) return this.readAll
+      if (this.otherReader(fiber)) return Effect.dieMessage("mux stream: concurrent reads")
+      this.readerFiber = fiber
+      return this.parkedReadAll
+    })
+
+  private readonly parkedReadAll: Effect.Effect<ReadonlyArray<Uint8Array> | StreamEof, MuxError> = Effect.async(
+    (resume) => {
+      this.reader = undefined
+      this.allReader = resume
     }
-    this.allReader = resume
-    return this.forgetReader
+  )
+
+  private readonly waitReadable: Effect.Effect<void> = Effect.withFiberRuntime((fiber) => {
+    if (this.readable) return Effect.void
+    if (this.otherReader(fiber)) return Effect.dieMessage("mux stream: concurrent reads")
+    this.readerFiber = fiber
+    return this.parkedWait
   })
 
-  private readonly waitReadable: Effect.Effect<void> = Effect.async<void>((resume) => {
-    if (this.readable) return resume(Effect.void)
-    if (this.reader !== undefined || this.allReader !== undefined) {
-      return resume(Effect.dieMessage("mux stream: concurrent reads"))
-    }
-    this.reader = resume
-    return this.forgetReader
-  })
-
-  /** An interrupted reader's canceler. There is one parked reader at most (a second one dies), so it is this one. */
-  private readonly forgetReader: Effect.Effect<void> = Effect.sync(() => {
-    this.reader = undefined
+  private readonly parkedWait: Effect.Effect<void> = Effect.async<void>((resume) => {
     this.allReader = undefined
+    this.reader = resume
   })
+
+  /** Whether another fiber, still running, waits to read (a reader interrupted while parked does not count). */
+  private otherReader(fiber: Fiber.RuntimeFiber<unknown, unknown>): boolean {
+    const other = this.readerFiber
+    return (this.reader !== undefined || this.allReader !== undefined) && other !== undefined && other !== fiber &&
+      other.unsafePoll() === null
+  }
 
   private takeNow(max: number): Effect.Effect<ReadonlyArray<Uint8Array> | StreamEof, MuxError> | undefined {
     if (this.readClosed) return Effect.fail(this.closedError("read side closed"))
@@ -436,6 +452,7 @@ export class StreamCore {
   }
 
   private wakeReader(): void {
+    this.readerFiber = undefined
     const reader = this.reader
     if (reader !== undefined) {
       this.reader = undefined
