@@ -44,7 +44,7 @@ export const readLoop = (engine: Engine, now: () => number): Effect.Effect<void>
     }
     /** Feeds one read; the parser's error, if any. */
     const feed = (chunk: Uint8Array): AmqpError | undefined => {
-      const error = engine.parser.feed(chunk, onFrame)
+      const error = engine.parser.feed(plain(chunk), onFrame)
       flushCounts(frames)
       frames = 0
       return error
@@ -88,6 +88,8 @@ export const readLoop = (engine: Engine, now: () => number): Effect.Effect<void>
         }
         engine.activity.lastRead = now()
         for (const chunk of read) {
+          // The empty read that wakes this fiber for the inline reader's actions.
+          if (chunk.length === 0) continue
           const error = feed(chunk)
           if (error !== undefined) return yield* onParseError(error)
         }
@@ -96,6 +98,13 @@ export const readLoop = (engine: Engine, now: () => number): Effect.Effect<void>
     })
     return Effect.ensuring(loop, Effect.sync(() => socket?.setInlineReader(undefined)))
   })
+
+/**
+ * Node's socket Buffers re-viewed as plain Uint8Arrays (no copy): the parser then sees one kind of array, like the
+ * frames it assembles across reads, and its hot loop is not deoptimised by a second kind turning up mid-stream.
+ */
+const plain = (chunk: Uint8Array): Uint8Array =>
+  chunk.constructor === Uint8Array ? chunk : new Uint8Array(chunk.buffer, chunk.byteOffset, chunk.byteLength)
 
 /** Handles one frame synchronously; returns an Effect only when something must wait or be written. */
 export const dispatch = (engine: Engine, frame: Frame.Frame): Effect.Effect<void> | undefined => {
