@@ -1,4 +1,5 @@
 import type * as Frame from "../Frame.js"
+import { plainBytes } from "../../internal/plainBytes.js"
 import { ErrorCode, MuxError } from "../MuxError.js"
 
 const empty = new Uint8Array(0)
@@ -11,7 +12,11 @@ const maxDebug = 1024 * 1024
  * (the frame is still returned, with an empty payload and `skipped` set), so a frame for an unknown stream or one
  * that overruns its window never allocates `length` bytes.
  */
-export type DataFilter = (streamId: number, flags: number, length: number) => boolean
+export interface DataFilter {
+  // A method, not a closure: every session's is the same function, so the decoder's optimised code stays valid
+  // from one session to the next.
+  acceptData(streamId: number, flags: number, length: number): boolean
+}
 
 const enum State {
   Header,
@@ -84,7 +89,7 @@ export class Decoder {
     // Every chunk, header and payload view is a plain Uint8Array: Node's sockets give Buffers, and a Buffer among
     // Uint8Arrays (a header split across reads, an empty payload) is a new map for the optimised read path, which
     // then deoptimises, at a random moment of a transfer, and runs slower until it is optimised again.
-    this.chunks.push(chunk.constructor === Uint8Array ? chunk : new Uint8Array(chunk.buffer, chunk.byteOffset, chunk.length))
+    this.chunks.push(plainBytes(chunk))
     this.bytes += chunk.length
   }
 
@@ -105,7 +110,7 @@ export class Decoder {
       this.filled = 0
       this.skipped = 0
       this.keep = this.type === 1
-        ? (filter === undefined || filter(this.streamId, this.flags, this.length))
+        ? (filter === undefined || filter.acceptData(this.streamId, this.flags, this.length))
         : this.type <= 3
       this.payload = empty
       this.first = true

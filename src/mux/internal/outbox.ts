@@ -8,8 +8,12 @@ type Resume<A, E = never> = (effect: Effect.Effect<A, E>) => void
 export interface Entry {
   readonly chunks: ReadonlyArray<Uint8Array>
   readonly bytes: number
-  readonly owner: object
-  readonly dropped: () => boolean
+  readonly owner: Owner
+}
+
+/** The stream a DATA frame belongs to: a field read, not a closure per stream for the writer to call. */
+export interface Owner {
+  readonly isReset: boolean
 }
 
 /** One stream's queued frames, in order. */
@@ -236,7 +240,7 @@ export class Outbox {
         lane.head++
         lane.bytes -= entry.bytes
         this.dataBytes -= entry.bytes
-        if (!entry.dropped()) {
+        if (!entry.owner.isReset) {
           for (const chunk of entry.chunks) out.push(chunk)
           budget -= entry.bytes
         }

@@ -116,13 +116,22 @@ export class SessionCore implements Host {
 
   // ---- Host ---------------------------------------------------------------------------------------------------
 
-  readonly offer = (entry: Parameters<Outbox["offer"]>[0]) => this.outbox.offer(entry)
+  // Methods, not per-session arrow functions: streams call them on every read and write, and optimised code that
+  // saw one session's closures deoptimises ("wrong call target") when the next session's arrive.
 
-  readonly tryOffer = (entry: Parameters<Outbox["offer"]>[0]) => this.outbox.tryOffer(entry)
+  offer(entry: Parameters<Outbox["offer"]>[0]): Effect.Effect<void, MuxError> {
+    return this.outbox.offer(entry)
+  }
 
-  readonly grant = (streamId: number, increment: number): void => this.outbox.grant(streamId, increment)
+  tryOffer(entry: Parameters<Outbox["offer"]>[0]): boolean {
+    return this.outbox.tryOffer(entry)
+  }
 
-  readonly sendRst = (streamId: number, code: number): void => {
+  grant(streamId: number, increment: number): void {
+    this.outbox.grant(streamId, increment)
+  }
+
+  sendRst(streamId: number, code: number): void {
     count(metrics.resetsSent, 1)
     if (!this.outbox.pushControl(Frame.u32Frame(Frame.FrameType.Rst, streamId, code))) {
       this.terminate(
@@ -133,13 +142,13 @@ export class SessionCore implements Host {
     }
   }
 
-  readonly reserveWindow = (bytes: number): number => {
+  reserveWindow(bytes: number): number {
     const granted = Math.max(0, Math.min(bytes, this.receiveBudget))
     this.receiveBudget -= granted
     return granted
   }
 
-  readonly detach = (stream: StreamCore, reset: boolean): void => {
+  detach(stream: StreamCore, reset: boolean): void {
     if (this.streams.get(stream.id) === stream) this.forget(stream)
     if (reset) this.rememberReset(stream.id)
   }
@@ -208,8 +217,8 @@ export class SessionCore implements Host {
     return (id & 1) === (this.options.role === "client" ? 0 : 1)
   }
 
-  /** Decides a DATA frame's fate from its header, so skipped payloads are never buffered. */
-  private readonly filter = (streamId: number, flags: number, length: number): boolean => {
+  /** Decides a DATA frame's fate from its header, so skipped payloads are never buffered (the decoder's filter). */
+  acceptData(streamId: number, flags: number, length: number): boolean {
     this.verdictStream = undefined
     if (this.dead !== undefined) {
       this.verdict = Verdict.Ignore
@@ -279,7 +288,7 @@ export class SessionCore implements Host {
   private handleFrames(): void {
     let frames = 0
     for (;;) {
-      const frame = this.decoder.next(this.filter)
+      const frame = this.decoder.next(this)
       if (frame === undefined) break
       if (frame instanceof MuxError) {
         if (this.dead === undefined) this.terminate(frame, frame.code, frame.detail ?? frame.reason)

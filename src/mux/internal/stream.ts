@@ -101,9 +101,6 @@ export class StreamCore {
     this.synSent = !local
   }
 
-  /** Whether the writer should drop this stream's queued frames. */
-  readonly dropped = (): boolean => this.isReset
-
   // ---- reader-fiber side ------------------------------------------------------------------------------------
 
   deliver(payload: Uint8Array, fin: boolean): void {
@@ -429,11 +426,11 @@ export class StreamCore {
       const frame = new Uint8Array(HeaderSize + length)
       writeHeader(frame, 0, length, FrameType.Data, flags, this.id)
       frame.set(payload, HeaderSize)
-      return { chunks: [frame], bytes: frame.length, owner: this, dropped: this.dropped }
+      return { chunks: [frame], bytes: frame.length, owner: this }
     }
     const header = new Uint8Array(HeaderSize)
     writeHeader(header, 0, length, FrameType.Data, flags, this.id)
-    return { chunks: [header, payload], bytes: HeaderSize + length, owner: this, dropped: this.dropped }
+    return { chunks: [header, payload], bytes: HeaderSize + length, owner: this }
   }
 
   private maybeDetach(): void {
