@@ -6,7 +6,9 @@ import * as Session from "../../src/mux/Session.js"
 import * as MuxStream from "../../src/mux/Stream.js"
 import * as Memory from "../../src/transport/Memory.js"
 import * as Server from "../../src/transport/Server.js"
-import { ascii, pattern, sum, text } from "./support.js"
+import * as Frame from "../../src/mux/Frame.js"
+import { Decoder } from "../../src/mux/internal/decoder.js"
+import { ascii, data, pattern, sum, text } from "./support.js"
 
 /** Reads a stream to its end: the byte count and the running hash of every byte in order. */
 const drain = (stream: MuxStream.MuxStream) =>
@@ -38,6 +40,22 @@ const overTcp = (onStream: (stream: MuxStream.MuxStream) => Effect.Effect<void>)
   })
 
 describe("Stream reads", () => {
+  it("payloads from Node Buffers are plain Uint8Array views of the received bytes, not copies", () => {
+    // Buffers and Uint8Arrays mixed in the read path make its optimised code deoptimise mid-transfer.
+    const decoder = new Decoder(true)
+    const wire = Buffer.concat([Frame.unsafeEncode(data(3, "hello", { syn: true })), Frame.unsafeEncode(data(3, "world"))])
+    decoder.push(wire.subarray(0, 10))
+    decoder.push(wire.subarray(10))
+    const payloads: Array<Uint8Array> = []
+    for (let f = decoder.next(); f !== undefined; f = decoder.next()) {
+      assert.isTrue(f._tag === "Data")
+      if (f._tag === "Data") payloads.push(f.payload)
+    }
+    assert.deepStrictEqual(payloads.map((p) => p.constructor), [Uint8Array, Uint8Array, Uint8Array])
+    assert.strictEqual(text(payloads), "helloworld")
+    for (const payload of payloads) assert.strictEqual(payload.buffer, wire.buffer)
+  })
+
   it.scopedLive("a read interrupted while it waits leaves the stream to the next reader (read and readUpTo)", () =>
     Effect.gen(function*() {
       const [a, b] = yield* Memory.pair()
