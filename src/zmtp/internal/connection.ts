@@ -12,6 +12,7 @@ import * as Metadata from "../Metadata.js"
 import { ZmtpError } from "../ZmtpError.js"
 import type { Counters } from "./counters.js"
 import { loop } from "../../internal/loop.js"
+import { plainBytes } from "../../internal/plainBytes.js"
 import type { ControlFrame, Pipe } from "./pipe.js"
 
 export interface HeartbeatConfig {
@@ -129,7 +130,7 @@ export const handshake = (
     let pendingError: ZmtpError | undefined
     const feed = (chunk: Uint8Array) => {
       if (pendingError === undefined) {
-        const error = decoder.decode(chunk, pending)
+        const error = decoder.decode(plainBytes(chunk), pending)
         if (error !== undefined) pendingError = new ZmtpError({ ...error, endpoint })
       }
       return Effect.void
@@ -343,7 +344,7 @@ export const run = (connection: Connection, config: ConnectionConfig, handlers: 
         received++
         for (const chunk of result) {
           counters.bytesIn += chunk.length
-          const error = decoder.decode(chunk, frames)
+          const error = decoder.decode(plainBytes(chunk), frames)
           if (error !== undefined) return Effect.fail(new ZmtpError({ ...error, endpoint }))
         }
         const waiting = process()

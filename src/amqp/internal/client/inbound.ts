@@ -9,6 +9,7 @@
 import * as Deferred from "effect/Deferred"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
+import { plainBytes } from "../../../internal/plainBytes.js"
 import { adapterOf } from "../../../transport/internal/socket.js"
 import { isEof } from "../../../transport/Transport.js"
 import type { AmqpError } from "../../AmqpError.js"
@@ -44,7 +45,7 @@ export const readLoop = (engine: Engine, now: () => number): Effect.Effect<void>
     }
     /** Feeds one read; the parser's error, if any. */
     const feed = (chunk: Uint8Array): AmqpError | undefined => {
-      const error = engine.parser.feed(plain(chunk), onFrame)
+      const error = engine.parser.feed(plainBytes(chunk), onFrame)
       flushCounts(frames)
       frames = 0
       return error
@@ -98,13 +99,6 @@ export const readLoop = (engine: Engine, now: () => number): Effect.Effect<void>
     })
     return Effect.ensuring(loop, Effect.sync(() => socket?.setInlineReader(undefined)))
   })
-
-/**
- * Node's socket Buffers re-viewed as plain Uint8Arrays (no copy): the parser then sees one kind of array, like the
- * frames it assembles across reads, and its hot loop is not deoptimised by a second kind turning up mid-stream.
- */
-const plain = (chunk: Uint8Array): Uint8Array =>
-  chunk.constructor === Uint8Array ? chunk : new Uint8Array(chunk.buffer, chunk.byteOffset, chunk.byteLength)
 
 /** Handles one frame synchronously; returns an Effect only when something must wait or be written. */
 export const dispatch = (engine: Engine, frame: Frame.Frame): Effect.Effect<void> | undefined => {
