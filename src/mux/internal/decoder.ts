@@ -1,4 +1,5 @@
 import type * as Frame from "../Frame.js"
+import { plainBytes } from "../../internal/plainBytes.js"
 import { ErrorCode, MuxError } from "../MuxError.js"
 
 const empty = new Uint8Array(0)
@@ -88,7 +89,7 @@ export class Decoder {
     // Every chunk, header and payload view is a plain Uint8Array: Node's sockets give Buffers, and a Buffer among
     // Uint8Arrays (a header split across reads, an empty payload) is a new map for the optimised read path, which
     // then deoptimises, at a random moment of a transfer, and runs slower until it is optimised again.
-    this.chunks.push(chunk.constructor === Uint8Array ? chunk : new Uint8Array(chunk.buffer, chunk.byteOffset, chunk.length))
+    this.chunks.push(plainBytes(chunk))
     this.bytes += chunk.length
   }
 
