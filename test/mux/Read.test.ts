@@ -25,6 +25,16 @@ const drain = (stream: MuxStream.MuxStream) =>
     }
   })
 
+/** A stream between two sessions over a memory pair, opened with "a": our end and the peer's. */
+const memoryStream = Effect.gen(function*() {
+  const [a, b] = yield* Memory.pair()
+  const client = yield* Session.make(a, { role: "client" })
+  const server = yield* Session.make(b, { role: "server" })
+  const stream = yield* client.open()
+  yield* stream.write(ascii("a"))
+  return { stream, accepted: yield* server.accept }
+})
+
 /** A server session on a loopback socket whose accepted streams go to `onStream`, and a client session. */
 const overTcp = (onStream: (stream: MuxStream.MuxStream) => Effect.Effect<void>) =>
   Effect.gen(function*() {
@@ -58,12 +68,7 @@ describe("Stream reads", () => {
 
   it.scopedLive("a read interrupted while it waits leaves the stream to the next reader (read and readUpTo)", () =>
     Effect.gen(function*() {
-      const [a, b] = yield* Memory.pair()
-      const client = yield* Session.make(a, { role: "client" })
-      const server = yield* Session.make(b, { role: "server" })
-      const stream = yield* client.open()
-      yield* stream.write(ascii("a"))
-      const accepted = yield* server.accept
+      const { stream, accepted } = yield* memoryStream
       assert.strictEqual(text((yield* accepted.read) as ReadonlyArray<Uint8Array>), "a")
       for (const [word, read] of [["b", accepted.read], ["c", accepted.readUpTo(16)]] as const) {
         const parked = yield* Effect.fork(read)
@@ -79,12 +84,7 @@ describe("Stream reads", () => {
 
   it.scopedLive("two readers at once: the second dies, the first still gets the bytes", () =>
     Effect.gen(function*() {
-      const [a, b] = yield* Memory.pair()
-      const client = yield* Session.make(a, { role: "client" })
-      const server = yield* Session.make(b, { role: "server" })
-      const stream = yield* client.open()
-      yield* stream.write(ascii("a"))
-      const accepted = yield* server.accept
+      const { stream, accepted } = yield* memoryStream
       yield* accepted.read
       const first = yield* Effect.fork(accepted.read)
       yield* Effect.sleep("10 millis")

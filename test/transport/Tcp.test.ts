@@ -3,6 +3,7 @@
  * sockets: echo, large transfers, half-close, reset, graceful close, read backpressure and clean interruption.
  */
 import { assert, describe, it } from "@effect/vitest"
+import * as Cause from "effect/Cause"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
@@ -14,7 +15,7 @@ import * as Net from "node:net"
 import * as Os from "node:os"
 import * as Path from "node:path"
 import type * as Address from "../../src/transport/Address.js"
-import { adapterOf } from "../../src/transport/internal/socket.js"
+import { adapterOf, withInlineReader } from "../../src/transport/internal/socket.js"
 import * as Server from "../../src/transport/Server.js"
 import * as Tcp from "../../src/transport/Tcp.js"
 import * as Tls from "../../src/transport/Tls.js"
@@ -276,6 +277,28 @@ for (const kind of kinds) {
         assert.strictEqual(yield* readText(client, 1), "g")
         yield* client.shutdownWrite
         assert.isFalse(adapter.tryWrite(bytes("h")))
+      }))
+
+    it.scopedLive("an inline reader takes bytes while the read is parked; what it throws kills that read", () =>
+      Effect.gen(function*() {
+        const server = yield* withServer(echo)
+        const client = yield* kind.connect(server.address)
+        const taken: Array<string> = []
+        const inline = (chunk: Uint8Array) => {
+          const text = new TextDecoder().decode(chunk)
+          if (text.includes("boom")) throw new Error("inline defect")
+          taken.push(text)
+          return true
+        }
+        const reads = yield* Effect.fork(withInlineReader(client, inline, Effect.exit(client.read)))
+        yield* Effect.sleep("50 millis")
+        yield* client.write(bytes("one"))
+        while (taken.length === 0) yield* Effect.sleep("10 millis")
+        assert.deepStrictEqual(taken, ["one"])
+        yield* client.write(bytes("boom"))
+        const exit = yield* Fiber.join(reads)
+        assert.isTrue(Exit.isFailure(exit) && Cause.isDie(exit.cause), "the parked read dies")
+        if (Exit.isFailure(exit)) assert.include(String(Cause.squash(exit.cause)), "inline defect")
       }))
 
     it.scopedLive("a write blocked on a peer that then aborts fails with the OS error", () =>

@@ -12,7 +12,7 @@ import { Decoder } from "./decoder.js"
 import { count, countReason, metrics } from "./metrics.js"
 import { Outbox } from "./outbox.js"
 import { ioScheduler } from "../../internal/ioScheduler.js"
-import { adapterOf } from "../../transport/internal/socket.js"
+import { withInlineReader } from "../../transport/internal/socket.js"
 import { type Host, StreamCore } from "./stream.js"
 
 type Resume<A, E> = (effect: Effect.Effect<A, E>) => void
@@ -434,28 +434,18 @@ export class SessionCore implements Host {
    * Effect values it allocates, most of the session's garbage in a bulk transfer) buys nothing.
    */
   readonly readLoop: Effect.Effect<void> = Effect.suspend(() => {
-    let defect: { readonly defect: unknown } | undefined
-    const socket = adapterOf(this.transport)
-    socket?.setInlineReader((chunk) => {
-      try {
-        this.handleChunk(chunk)
-        return true
-      } catch (error) {
-        // Handed to the reader fiber (woken by the `false`), so it dies as it would have in the fiber.
-        defect = { defect: error }
-        return false
-      }
-    })
     const loop: Effect.Effect<void> = Effect.matchEffect(this.transport.read, {
       onFailure: (error: TransportError) => Effect.sync(() => this.lost(error)),
       onSuccess: (result) => {
-        if (defect !== undefined) return Effect.die(defect.defect)
         if (typeof result === "symbol") return Effect.sync(() => this.peerEof())
         this.handleChunks(result)
         return loop
       }
     })
-    return socket === undefined ? loop : Effect.ensuring(loop, Effect.sync(() => socket.setInlineReader(undefined)))
+    return withInlineReader(this.transport, (chunk) => {
+      this.handleChunk(chunk)
+      return true
+    }, loop)
   })
 
   private peerEof(): void {

@@ -95,6 +95,24 @@ const transports = new WeakMap<Transport.Transport, SocketTransport>()
 export const adapterOf = (transport: Transport.Transport): SocketTransport | undefined => transports.get(transport)
 
 /**
+ * Runs a protocol's read loop with `inline` taking the bytes that arrive while the loop is parked in `read` (see
+ * `SocketTransport.setInlineReader`); on a transport that is not a socket the loop runs as it is.
+ *
+ * @internal
+ */
+export const withInlineReader = <A, E, R>(
+  transport: Transport.Transport,
+  inline: (chunk: Uint8Array) => boolean,
+  loop: Effect.Effect<A, E, R>
+): Effect.Effect<A, E, R> =>
+  Effect.suspend(() => {
+    const socket = transports.get(transport)
+    if (socket === undefined) return loop
+    socket.setInlineReader(inline)
+    return Effect.ensuring(loop, Effect.sync(() => socket.setInlineReader(undefined)))
+  })
+
+/**
  * A connected `net.Socket` (or `tls.TLSSocket`) as a `Transport`.
  *
  * Reads are pulled from a buffer filled by `data` events: above the read high-water mark the socket is paused,
@@ -219,7 +237,8 @@ export class SocketTransport {
   /**
    * Takes bytes as they arrive, synchronously, while the reader is parked and nothing is buffered: a protocol whose
    * reader handles most reads without waiting skips a fiber wake-up per read. It returns `false` when the reader
-   * must run now for what it left (the reader then gets an empty read).
+   * must run now for what it left (the reader then gets an empty read); if it throws, the parked read dies with
+   * what it threw. Set and cleared around a read loop by `withInlineReader`.
    */
   private inline: ((chunk: Uint8Array) => boolean) | undefined = undefined
 
@@ -231,7 +250,16 @@ export class SocketTransport {
     if (this.state === "closed") return
     if (this.inline !== undefined && this.reader !== undefined && this.chunks.length === 0 && this.state === "open") {
       Metrics.read(this.tags, chunk.length)
-      if (this.inline(chunk)) return
+      let done: boolean
+      try {
+        done = this.inline(chunk)
+      } catch (defect) {
+        const reader = this.reader
+        this.reader = undefined
+        this.readerFiber = undefined
+        return reader(Effect.die(defect))
+      }
+      if (done) return
       this.chunks.push(emptyChunk)
       this.wakeReader()
       return

@@ -217,9 +217,7 @@ describe(`Connection against a scripted broker (${over})`, () => {
   it.scopedLive("publishes from many fibers at once and from one fiber in a row: every message whole, each fiber's in order", () =>
     Effect.gen(function*() {
       const { broker, connection } = yield* connected()
-      const opening = yield* Effect.fork(connection.channel())
-      const id = yield* broker.acceptChannel
-      const channel = yield* Fiber.join(opening)
+      const { channel, id } = yield* FakeBroker.openChannel(broker, connection)
       // 50 fibers publishing 4 messages each, then one fiber publishing 300 in a row (past a write's worth of bytes).
       yield* Effect.forEach(Array.from({ length: 50 }, (_, f) => f), (f) =>
         Effect.forEach([0, 1, 2, 3], (i) => channel.publish("", `f${f}`, bytes(`${f}.${i}`)), { discard: true }), {
@@ -289,9 +287,7 @@ describe(`Connection against a scripted broker (${over})`, () => {
   it.scopedLive("crossed closes: a broker channel.close while ours is outstanding is answered and ends the channel", () =>
     Effect.gen(function*() {
       const { broker, connection } = yield* connected()
-      const opening = yield* Effect.fork(connection.channel())
-      const id = yield* broker.acceptChannel
-      const channel = yield* Fiber.join(opening)
+      const { channel, id } = yield* FakeBroker.openChannel(broker, connection)
       const closing = yield* Effect.fork(channel.close)
       yield* broker.expect("ChannelClose", id)
       yield* broker.send(id, Methods.make("ChannelClose", { replyCode: 406, replyText: "PRECONDITION_FAILED", classId: 0, methodId: 0 }))
@@ -307,10 +303,9 @@ describe(`Connection against a scripted broker (${over})`, () => {
       const { broker, connection } = yield* connected()
       const open = (n: number) =>
         Effect.gen(function*() {
-          const opening = yield* Effect.fork(connection.channel())
-          const id = yield* broker.acceptChannel
+          const { channel, id } = yield* FakeBroker.openChannel(broker, connection)
           assert.strictEqual(id, n)
-          return yield* Fiber.join(opening)
+          return channel
         })
       const one = yield* open(1)
       const two = yield* open(2)

@@ -149,3 +149,11 @@ export const connected = (tune?: Parameters<FakeBroker["accept"]>[0], options?: 
     const connection = yield* Fiber.join(connecting)
     return { broker, connection }
   })
+
+/** Opens a channel from the client and accepts it on the broker: the channel and its id. */
+export const openChannel = (broker: FakeBroker, connection: Connection.AmqpConnection) =>
+  Effect.gen(function*() {
+    const opening = yield* Effect.fork(connection.channel())
+    const id = yield* broker.acceptChannel
+    return { channel: yield* Fiber.join(opening), id }
+  })

@@ -14,10 +14,7 @@ const bytes = (s: string) => new TextEncoder().encode(s)
 
 const withChannelOver = (over: FakeBroker.Over) => Effect.gen(function*() {
   const { broker, connection } = yield* FakeBroker.connected(undefined, undefined, over)
-  const opening = yield* Effect.fork(connection.channel())
-  const id = yield* broker.acceptChannel
-  const channel = yield* Fiber.join(opening)
-  return { broker, channel, id }
+  return { broker, ...yield* FakeBroker.openChannel(broker, connection) }
 })
 
 for (const over of ["memory", "tcp"] as const) {

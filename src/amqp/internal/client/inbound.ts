@@ -10,7 +10,7 @@ import * as Deferred from "effect/Deferred"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import { plainBytes } from "../../../internal/plainBytes.js"
-import { adapterOf } from "../../../transport/internal/socket.js"
+import { withInlineReader } from "../../../transport/internal/socket.js"
 import { isEof } from "../../../transport/Transport.js"
 import type { AmqpError } from "../../AmqpError.js"
 import { ChannelClosed, ConnectionClosed, ConsumerCancelled } from "../../ClientError.js"
@@ -57,25 +57,17 @@ export const readLoop = (engine: Engine, now: () => number): Effect.Effect<void>
         yield* engine.fatal(code, error.message)
       })
 
-    // What the inline reader met that the fiber must act on first: a parse error, or a defect of our own.
+    // A parse error the inline reader met, for the fiber to act on first.
     let inlineError: AmqpError | undefined = undefined
-    let inlineDefect: { readonly defect: unknown } | undefined = undefined
-    const socket = adapterOf(engine.transport)
-    socket?.setInlineReader((chunk) => {
-      try {
-        engine.activity.lastRead = now()
-        inlineError = feed(chunk)
-        return inlineError === undefined && actions.length === 0
-      } catch (defect) {
-        inlineDefect = { defect }
-        return false
-      }
-    })
+    const inline = (chunk: Uint8Array): boolean => {
+      engine.activity.lastRead = now()
+      inlineError = feed(chunk)
+      return inlineError === undefined && actions.length === 0
+    }
 
     const loop = Effect.gen(function*() {
       while (true) {
         const result = yield* Effect.either(engine.transport.read)
-        if (inlineDefect !== undefined) return yield* Effect.die(inlineDefect.defect)
         if (inlineError !== undefined) return yield* onParseError(inlineError)
         if (result._tag === "Left") {
           if (engine.state === "open") yield* engine.lost("Transport", result.left.message, result.left)
@@ -97,7 +89,7 @@ export const readLoop = (engine: Engine, now: () => number): Effect.Effect<void>
         for (const action of actions.splice(0)) yield* action
       }
     })
-    return Effect.ensuring(loop, Effect.sync(() => socket?.setInlineReader(undefined)))
+    return withInlineReader(engine.transport, inline, loop)
   })
 
 /** Handles one frame synchronously; returns an Effect only when something must wait or be written. */

@@ -177,11 +177,15 @@ export const make = (options: {
      * fiber and back (the larger part of a lone publish's latency). Jobs admitted meanwhile queue behind it and the
      * writer takes them once this write is done. `undefined` when the job must be queued instead.
      */
-    const canWriteDirect = (job: Job): boolean =>
+    /** Whether a caller may write `job` itself: the writer is idle, nothing is queued, and the body is small. */
+    const idleFor = (job: Job): boolean =>
       !busy && !direct && buffer.length === 0 && failure === undefined &&
       // Large bodies go through the writer: they gain nothing here, and a write that waits on the peer stays
       // with the fiber the connection stops.
-      (job.publish === undefined || job.publish.body.length <= directMaxBody) &&
+      (job.publish === undefined || job.publish.body.length <= directMaxBody)
+
+    const canWriteDirect = (job: Job): boolean =>
+      idleFor(job) &&
       // One direct write per event-loop turn: a lone publish skips the hop, while publishes that come together
       // (a window of concurrent ones) are coalesced by the writer into few writes.
       directSinceTurn < directWritesPerTurn
@@ -246,11 +250,7 @@ export const make = (options: {
     }
 
     const writeNow = (job: Job): boolean | ClientError => {
-      if (
-        socket === undefined || busy || direct || buffer.length > 0 || failure !== undefined ||
-        (job.publish !== undefined && job.publish.body.length > directMaxBody) ||
-        encoder.pending >= sliceBytes || !socket.canWriteNow
-      ) return false
+      if (socket === undefined || !idleFor(job) || encoder.pending >= sliceBytes || !socket.canWriteNow) return false
       const refused = options.check(job)
       if (refused !== undefined) return refused
       const invalid = encode(job)
